@@ -1,0 +1,386 @@
+"""`Emit`: runs a decider against an event store, with a pool of live aggregates."""
+
+from __future__ import annotations
+
+import json
+import logging
+import unicodedata
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from emit.codec import CodecError
+from emit.commit import GroupCommit
+from emit.decider import Decider
+from emit.errors import (
+    AggregateAlreadyExists,
+    AggregateNotFound,
+    CommandRejected,
+    ConcurrencyError,
+    EventDecodeError,
+    InvalidAggregateId,
+    VersionOutOfRange,
+)
+from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate
+from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
+from emit.store import AppendRequest, EventStore, NewEvent, StoredEvent, StreamInfo
+
+C = TypeVar("C")
+E = TypeVar("E")
+S = TypeVar("S")
+
+MAX_AGGREGATE_ID_LENGTH = 200
+
+log = logging.getLogger("emit")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[E, S]):
+    """What a handled command did: the events it recorded (none if it changed nothing), and the
+    aggregate's state and version right after them."""
+
+    aggregate_id: str
+    state: S
+    version: int
+    events: tuple[RecordedEvent[E], ...]
+
+
+class Emit(Generic[C, E, S]):
+    """Runs `decider` on `store`.
+
+    Thread safe: one `Emit` serves every thread of a process. Commands on one aggregate run one
+    at a time; commands on different aggregates run concurrently and share disk flushes (group
+    commit). Several processes may each run an `Emit` on one database: the store's version check
+    guards every append, and a stale aggregate is caught up and its command decided again, up to
+    `max_retries` times.
+
+    Guarantee: when `create` or `handle_command` returns, its events are durably stored.
+    """
+
+    def __init__(
+        self,
+        decider: Decider[C, E, S],
+        *,
+        store: EventStore,
+        pool_size: int = 1000,
+        idle_expiry: float | None = None,
+        max_retries: int = 10,
+        on_evict: EvictionHandler | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries cannot be negative, not {max_retries}.")
+        self.decider = decider
+        self.store = store
+        self.max_retries = max_retries
+        self.pool: AggregatePool[S] = AggregatePool(
+            pool_size, idle_expiry=idle_expiry, on_evict=on_evict
+        )
+        self._commit = GroupCommit(store.append_many)
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def create(
+        self, aggregate_id: str, *, metadata: Mapping[str, Any] | None = None
+    ) -> Aggregate[S]:
+        """Create an aggregate by recording its genesis events.
+
+        Raises `AggregateAlreadyExists` if the id is taken, `InvalidAggregateId` for an empty,
+        overlong or unprintable id.
+        """
+        check_aggregate_id(aggregate_id)
+        genesis = list(self.decider.genesis_events(aggregate_id))
+        state = self.decider.fold(self.decider.initial_state, genesis)
+        metadata_json = self._metadata_json("create", metadata)
+        request = AppendRequest(
+            aggregate_id, 0, [self._new_event(e, metadata_json) for e in genesis]
+        )
+        result = self._commit.append(request)
+        if isinstance(result, ConcurrencyError):
+            raise AggregateAlreadyExists(aggregate_id) from None
+        if isinstance(result, Exception):
+            raise result
+        aggregate = Aggregate(aggregate_id, len(genesis), state)
+        self.pool.add(LiveAggregate(aggregate))
+        log.debug("created %s at version %d", aggregate_id, aggregate.version)
+        return aggregate
+
+    def handle_command(
+        self,
+        aggregate: str | Aggregate[S],
+        command: C,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> CommandResult[E, S]:
+        """Decide `command` on the aggregate's current state and record the events.
+
+        If another process stored events first, the command is decided again on the fresh
+        state, inside the store's transaction, so the retry cannot lose the race again.
+        Raises `AggregateNotFound`, `CommandRejected` (nothing recorded; always decided on the
+        latest stored state), `ConcurrencyError` (a store that cannot resolve conflicts, after
+        `max_retries`), `StorageError`.
+        """
+        aggregate_id = aggregate.id if isinstance(aggregate, Aggregate) else aggregate
+        metadata_json = self._metadata_json(type(command).__name__, metadata)
+        live = self._live(aggregate_id)
+        with live.lock:
+            for _attempt in range(self.max_retries + 1):
+                try:
+                    decision = _Decision(self, command, live.current, metadata_json)
+                except CommandRejected as rejection:
+                    # Never refuse on stale state: another process may have moved on. One
+                    # version read per rejection is cheap, and rejections are rare.
+                    if self.store.stream_version(aggregate_id) != live.current.version:
+                        self._catch_up(live)
+                        continue
+                    raise self._rejected(rejection, aggregate_id, command) from None
+                if not decision.events:
+                    return CommandResult(
+                        aggregate_id, decision.base.state, decision.base.version, ()
+                    )
+                request = AppendRequest(
+                    aggregate_id,
+                    decision.base.version,
+                    decision.new_events,
+                    resolve=decision.resolve,
+                )
+                result = self._commit.append(request)
+                if isinstance(result, ConcurrencyError):
+                    log.debug(
+                        "conflict on %s at version %d", aggregate_id, request.expected_version
+                    )
+                    self._catch_up(live)
+                    continue
+                if isinstance(result, CommandRejected):
+                    live.current = decision.base  # the fresh state it was rejected on
+                    raise self._rejected(result, aggregate_id, command)
+                if isinstance(result, Exception):
+                    # The commit may or may not have happened: forget what we think we know.
+                    self.pool.discard(aggregate_id)
+                    raise result
+                live.current = decision.after()
+                return CommandResult(
+                    aggregate_id,
+                    live.current.state,
+                    live.current.version,
+                    decision.recorded(result),
+                )
+        raise ConcurrencyError(aggregate_id, live.current.version, None)
+
+    @staticmethod
+    def _rejected(
+        rejection: CommandRejected, aggregate_id: str, command: object
+    ) -> CommandRejected:
+        rejection.aggregate_id = aggregate_id
+        rejection.command = command
+        log.debug("rejected %s on %s: %s", command, aggregate_id, rejection.reason)
+        return rejection
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def aggregate(self, aggregate_id: str, *, catch_up: bool = False) -> Aggregate[S]:
+        """The aggregate's id, version and state, from the pool or rebuilt from its events.
+
+        The pool is only as fresh as this process's own writes; with several processes writing,
+        `catch_up=True` first reads any newer events from the store. Raises `AggregateNotFound`.
+        """
+        live = self._live(aggregate_id)
+        if catch_up:
+            with live.lock:
+                self._catch_up(live)
+        return live.current
+
+    def get_state(self, aggregate: str | Aggregate[S], *, catch_up: bool = False) -> S:
+        """The current state of an aggregate, given its id or an `Aggregate` of it."""
+        aggregate_id = aggregate.id if isinstance(aggregate, Aggregate) else aggregate
+        return self.aggregate(aggregate_id, catch_up=catch_up).state
+
+    def history(self, aggregate_id: str, *, up_to: int | None = None) -> list[RecordedEvent[E]]:
+        """The aggregate's events in version order, all of them or versions 1..`up_to`.
+
+        Raises `AggregateNotFound`, `VersionOutOfRange`, `EventDecodeError`.
+        """
+        if up_to is not None:
+            self._check_version(aggregate_id, up_to)
+        stored = self.store.read_stream(aggregate_id, up_to=up_to)
+        if not stored and up_to is None:
+            raise AggregateNotFound(aggregate_id)
+        return [self._recorded(s) for s in stored]
+
+    def state_at(self, aggregate_id: str, version: int) -> S:
+        """The state replayed to `version` (0 is the initial state), without touching the live
+        aggregate. Raises `AggregateNotFound`, `VersionOutOfRange`."""
+        self._check_version(aggregate_id, version)
+        stored = self.store.read_stream(aggregate_id, up_to=version)
+        return self.decider.fold(self.decider.initial_state, (self._decode(s) for s in stored))
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent[E]]:
+        """Events of every aggregate with a global position above `after`, in position order."""
+        return [self._recorded(s) for s in self.store.read_all(after=after, limit=limit)]
+
+    def list_aggregates(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+        """A page of aggregates (id, version, created and last-changed times), ordered by id.
+        For the next page pass the last id of this one as `after`."""
+        return self.store.list_streams(after=after, limit=limit)
+
+    def aggregate_ids(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        """A page of aggregate ids, ordered; pass the last one as `after` for the next page."""
+        return [info.stream_id for info in self.list_aggregates(after=after, limit=limit)]
+
+    def count_aggregates(self) -> int:
+        return self.store.count_streams()
+
+    def exists(self, aggregate_id: str) -> bool:
+        return aggregate_id in self.pool or self.store.stream_version(aggregate_id) > 0
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Emit[C, E, S]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _live(self, aggregate_id: str) -> LiveAggregate[S]:
+        live = self.pool.get(aggregate_id)
+        if live is None:
+            check_aggregate_id(aggregate_id)
+            stored = self.store.read_stream(aggregate_id)
+            if not stored:
+                raise AggregateNotFound(aggregate_id)
+            state = self.decider.fold(self.decider.initial_state, (self._decode(s) for s in stored))
+            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, stored[-1].version, state)))
+            log.debug("loaded %s at version %d", aggregate_id, stored[-1].version)
+        return live
+
+    def _catch_up(self, live: LiveAggregate[S]) -> None:
+        """Apply events other writers stored after our version. Call with `live.lock` held."""
+        current = live.current
+        newer = self.store.read_stream(current.id, after=current.version)
+        if newer:
+            state = self.decider.fold(current.state, (self._decode(s) for s in newer))
+            live.current = Aggregate(current.id, newer[-1].version, state)
+
+    def _check_version(self, aggregate_id: str, version: int) -> int:
+        latest = self.store.stream_version(aggregate_id)
+        if latest == 0:
+            raise AggregateNotFound(aggregate_id)
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
+            raise VersionOutOfRange(aggregate_id, version, latest)
+        return latest
+
+    def _new_event(self, event: object, metadata_json: str) -> NewEvent:
+        type_name, schema_version, data = self.decider.encode(event)
+        return NewEvent(uuid.uuid4(), type_name, schema_version, _dumps(data), metadata_json)
+
+    def _metadata_json(self, command: str, extra: Mapping[str, Any] | None) -> str:
+        command_id = str(uuid.uuid4())
+        document: dict[str, Any] = {
+            "correlation_id": command_id,
+            "causation_id": command_id,
+            "command": command,
+        }
+        if extra:
+            clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
+            if clash:
+                raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
+            document.update(extra)
+        try:
+            return _dumps(document)
+        except TypeError as error:
+            raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+
+    def _decode(self, stored: StoredEvent) -> E:
+        try:
+            data = json.loads(stored.data)
+            return self.decider.decode(stored.type, stored.schema_version, data)  # type: ignore[return-value]
+        except (CodecError, ValueError, TypeError, KeyError) as error:
+            raise EventDecodeError(
+                stored.stream_id, stored.version, stored.type, str(error)
+            ) from error
+
+    def _recorded(self, stored: StoredEvent) -> RecordedEvent[E]:
+        return RecordedEvent(
+            stored.stream_id,
+            stored.version,
+            stored.position,
+            stored.event_id,
+            stored.type,
+            stored.schema_version,
+            self._decode(stored),
+            _metadata(stored, stored.metadata),
+        )
+
+
+class _Decision(Generic[C, E, S]):
+    """One command decided on one state; decided again if the store finds newer events."""
+
+    def __init__(self, emit: Emit[C, E, S], command: C, base: Aggregate[S], metadata: str) -> None:
+        self._emit = emit
+        self._command = command
+        self._metadata = metadata
+        self._decide(base)
+
+    def _decide(self, base: Aggregate[S]) -> None:
+        decider = self._emit.decider
+        self.base = base
+        self.events: list[E] = list(decider.decide(self._command, base.state))
+        self.state: S = decider.fold(base.state, self.events)
+        self.new_events = [self._emit._new_event(e, self._metadata) for e in self.events]
+
+    def resolve(self, newer: Sequence[StoredEvent]) -> Sequence[NewEvent]:
+        """The store's callback: decide again on the state after `newer`."""
+        emit = self._emit
+        state = emit.decider.fold(self.base.state, (emit._decode(s) for s in newer))
+        self._decide(Aggregate(self.base.id, newer[-1].version, state))
+        return self.new_events
+
+    def after(self) -> Aggregate[S]:
+        return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
+
+    def recorded(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
+        if not stored:
+            return ()
+        meta = _metadata(stored[0], self._metadata)
+        return tuple(
+            RecordedEvent(
+                s.stream_id, s.version, s.position, s.event_id, s.type, s.schema_version, e, meta
+            )
+            for s, e in zip(stored, self.events, strict=True)
+        )
+
+
+def check_aggregate_id(aggregate_id: object) -> str:
+    """Return the id if it can name an aggregate, else raise `InvalidAggregateId`."""
+    if not isinstance(aggregate_id, str):
+        raise InvalidAggregateId(aggregate_id, "it must be a string")
+    if not aggregate_id or aggregate_id.strip() != aggregate_id:
+        raise InvalidAggregateId(aggregate_id, "it must be non-empty, without surrounding spaces")
+    if len(aggregate_id) > MAX_AGGREGATE_ID_LENGTH:
+        raise InvalidAggregateId(
+            aggregate_id, f"it is longer than {MAX_AGGREGATE_ID_LENGTH} characters"
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in aggregate_id):
+        raise InvalidAggregateId(aggregate_id, "it contains control or unprintable characters")
+    return aggregate_id
+
+
+def _metadata(stored: StoredEvent, metadata_json: str) -> Metadata:
+    document = json.loads(metadata_json)
+    return Metadata(
+        timestamp=stored.recorded_at,
+        correlation_id=document.pop("correlation_id", ""),
+        causation_id=document.pop("causation_id", None),
+        command=document.pop("command", None),
+        extra=document,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+__all__: Sequence[str] = ("CommandResult", "Emit", "check_aggregate_id")

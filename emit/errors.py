@@ -1,0 +1,114 @@
+"""The errors emit raises. Every one is an `EmitError`, and every message names the aggregate."""
+
+from __future__ import annotations
+
+
+class EmitError(Exception):
+    """Base class of every error emit raises on purpose."""
+
+
+class InvalidAggregateId(EmitError, ValueError):
+    """An aggregate id that is empty, too long, or not a string."""
+
+    def __init__(self, aggregate_id: object, reason: str) -> None:
+        self.aggregate_id = aggregate_id
+        self.reason = reason
+        super().__init__(f"Invalid aggregate id {aggregate_id!r}: {reason}.")
+
+
+class AggregateNotFound(EmitError, LookupError):
+    """No aggregate was ever created under this id."""
+
+    def __init__(self, aggregate_id: str) -> None:
+        self.aggregate_id = aggregate_id
+        super().__init__(f"Aggregate {aggregate_id!r} does not exist.")
+
+
+class AggregateAlreadyExists(EmitError):
+    """`create` was asked for an id that is taken."""
+
+    def __init__(self, aggregate_id: str) -> None:
+        self.aggregate_id = aggregate_id
+        super().__init__(f"Aggregate {aggregate_id!r} already exists.")
+
+
+class CommandRejected(EmitError):
+    """Raised by a decider's `decide` to refuse a command; nothing is recorded.
+
+    `reason` is meant for the person who sent the command. `Emit` fills in `aggregate_id` and
+    `command` on the way out, so a decider only has to say why.
+    """
+
+    def __init__(self, reason: str, *, aggregate_id: str | None = None) -> None:
+        self.reason = reason
+        self.aggregate_id = aggregate_id
+        self.command: object | None = None
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        if self.aggregate_id is None:
+            return self.reason
+        return f"Aggregate {self.aggregate_id!r} rejected the command: {self.reason}"
+
+
+class ConcurrencyError(EmitError):
+    """An append expected a stream version that another writer has already moved past.
+
+    Nothing of the rejected append was stored. `Emit` catches this itself and retries on fresh
+    state; callers see it only when the retries run out.
+    """
+
+    def __init__(
+        self, aggregate_id: str, expected_version: int, actual_version: int | None
+    ) -> None:
+        self.aggregate_id = aggregate_id
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        actual = "unknown" if actual_version is None else str(actual_version)
+        super().__init__(
+            f"Aggregate {aggregate_id!r} was changed by another writer: expected version "
+            f"{expected_version}, found {actual}."
+        )
+
+
+class VersionOutOfRange(EmitError, ValueError):
+    """A replay asked for a version the aggregate does not have."""
+
+    def __init__(self, aggregate_id: str, version: int, latest: int) -> None:
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.latest = latest
+        super().__init__(
+            f"Aggregate {aggregate_id!r} has versions 0 to {latest}; version {version} is out of "
+            "range."
+        )
+
+
+class EventDecodeError(EmitError):
+    """A stored event could not be turned back into an event object.
+
+    Raised instead of building a silently wrong state: the type is unknown to the decider, or
+    its data does not fit the event's fields.
+    """
+
+    def __init__(self, aggregate_id: str, version: int, type_name: str, reason: str) -> None:
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.type_name = type_name
+        self.reason = reason
+        super().__init__(
+            f"Cannot decode event {type_name!r} at version {version} of aggregate "
+            f"{aggregate_id!r}: {reason}"
+        )
+
+
+class StorageError(EmitError):
+    """The event store failed; `operation` says what it was doing, `__cause__` holds the driver's
+    error. When an append raises this, the command was not acknowledged: it may or may not have
+    been stored (the connection can fail after the commit), so read the stream before retrying."""
+
+    def __init__(self, operation: str, aggregate_id: str | None, cause: BaseException) -> None:
+        self.operation = operation
+        self.aggregate_id = aggregate_id
+        where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
+        super().__init__(f"Event store failed to {operation}{where}: {cause}")

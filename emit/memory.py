@@ -1,0 +1,110 @@
+"""An event store that lives in a Python list: for tests, teaching and throwaway demos.
+
+It keeps every guarantee of the SQL store except durability: it is gone with the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from emit.errors import ConcurrencyError
+from emit.store import AppendRequest, AppendResult, StoredEvent, StreamInfo, check_requests
+
+
+class InMemoryEventStore:
+    """A thread-safe, non-durable `EventStore`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._log: list[StoredEvent] = []
+        self._streams: dict[str, list[StoredEvent]] = {}
+        self._created: dict[str, datetime] = {}
+
+    def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        check_requests(requests)
+        results: list[AppendResult] = []
+        with self._lock:
+            for request in requests:
+                results.append(self._append(request))
+        return results
+
+    def _append(self, request: AppendRequest) -> AppendResult:
+        stream = self._streams.get(request.stream_id, [])
+        expected, new_events = request.expected_version, request.events
+        if len(stream) != expected:
+            conflict = ConcurrencyError(request.stream_id, expected, len(stream))
+            if request.resolve is None or len(stream) < expected or expected == 0:
+                return conflict
+            try:
+                new_events = request.resolve(stream[expected:])
+            except Exception as error:
+                return error
+            if not new_events:
+                return []
+            expected = len(stream)
+        now = datetime.now(UTC)
+        position = len(self._log)
+        stored = [
+            StoredEvent(
+                stream_id=request.stream_id,
+                version=expected + offset,
+                position=position + offset,
+                event_id=event.event_id,
+                type=event.type,
+                schema_version=event.schema_version,
+                data=event.data,
+                metadata=event.metadata,
+                recorded_at=now,
+            )
+            for offset, event in enumerate(new_events, start=1)
+        ]
+        if request.before_commit is not None:
+            try:
+                request.before_commit(None, stored)
+            except Exception as error:
+                return error
+        if expected == 0:
+            self._streams[request.stream_id] = stream
+            self._created[request.stream_id] = now
+        stream.extend(stored)
+        self._log.extend(stored)
+        return stored
+
+    def read_stream(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[StoredEvent]:
+        with self._lock:
+            stream = self._streams.get(stream_id, [])
+            return stream[after:up_to]
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        with self._lock:
+            end = None if limit is None else after + limit
+            return self._log[after:end]
+
+    def stream_version(self, stream_id: str) -> int:
+        with self._lock:
+            return len(self._streams.get(stream_id, ()))
+
+    def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+        with self._lock:
+            ids = sorted(i for i in self._streams if after is None or i > after)[:limit]
+            return [
+                StreamInfo(
+                    i, len(self._streams[i]), self._created[i], self._streams[i][-1].recorded_at
+                )
+                for i in ids
+            ]
+
+    def count_streams(self) -> int:
+        with self._lock:
+            return len(self._streams)
+
+    def head_position(self) -> int:
+        with self._lock:
+            return len(self._log)
+
+    def close(self) -> None:
+        """Nothing to release; the events stay readable."""

@@ -1,0 +1,159 @@
+"""The pool of live aggregates: recently used state kept in memory, bounded in size.
+
+The pool is a cache, never the truth: every append is checked against the store's version, so a
+stale entry costs a retry, not a lost or duplicated event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(Generic[S]):
+    """An aggregate's id, version and state at one moment. A value: it does not change when
+    later commands do; ask `Emit` again for the current one."""
+
+    id: str
+    version: int
+    state: S
+
+
+@dataclass(eq=False, slots=True)
+class LiveAggregate(Generic[S]):
+    """A pool entry. `current` is swapped whole, so readers never see a version from one
+    command with the state from another; `lock` serialises commands on this aggregate."""
+
+    current: Aggregate[S]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_used: float = 0.0
+    hits: int = 0
+
+    @property
+    def id(self) -> str:
+        return self.current.id
+
+
+EvictionHandler = Callable[[LiveAggregate[Any], str], None]
+
+
+class AggregatePool(Generic[S]):
+    """At most `size` live aggregates; the least recently used one goes first.
+
+    Both commands and reads count as use. With `idle_expiry` (seconds), an entry not used for
+    that long is dropped too. `on_evict(entry, reason)` is called, outside the pool's lock, for
+    every entry the pool lets go; reason is "capacity", "idle" or "discarded".
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        idle_expiry: float | None = None,
+        on_evict: EvictionHandler | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {size}.")
+        if idle_expiry is not None and idle_expiry <= 0:
+            raise ValueError(f"idle_expiry must be positive seconds, not {idle_expiry}.")
+        self.size = size
+        self.idle_expiry = idle_expiry
+        self.on_evict = on_evict
+        self._clock = clock
+        self._entries: OrderedDict[str, LiveAggregate[S]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def get(self, aggregate_id: str) -> LiveAggregate[S] | None:
+        """The live entry, marked as just used; None on a miss."""
+        now = self._clock()
+        with self._lock:
+            expired = self._expire_locked(now)
+            entry = self._entries.get(aggregate_id)
+            if entry is None:
+                self.misses += 1
+            else:
+                self._entries.move_to_end(aggregate_id)
+                entry.last_used = now
+                entry.hits += 1
+                self.hits += 1
+        self._notify(expired, "idle")
+        return entry
+
+    def add(self, entry: LiveAggregate[S]) -> LiveAggregate[S]:
+        """Put a freshly loaded entry in the pool and return the entry to use: if another
+        thread loaded the same aggregate meanwhile, the one already there wins."""
+        now = self._clock()
+        with self._lock:
+            expired = self._expire_locked(now)
+            evicted: list[LiveAggregate[S]] = []
+            existing = self._entries.get(entry.id)
+            if existing is not None:
+                self._entries.move_to_end(entry.id)
+                existing.last_used = now
+                entry = existing
+            else:
+                entry.last_used = now
+                self._entries[entry.id] = entry
+                while len(self._entries) > self.size:
+                    evicted.append(self._entries.popitem(last=False)[1])
+                self.evictions += len(evicted)
+        self._notify(expired, "idle")
+        self._notify(evicted, "capacity")
+        return entry
+
+    def discard(self, aggregate_id: str) -> bool:
+        """Drop an entry (after a failure, or on request); True if it was there."""
+        with self._lock:
+            entry = self._entries.pop(aggregate_id, None)
+            if entry is not None:
+                self.evictions += 1
+        self._notify([entry] if entry is not None else [], "discarded")
+        return entry is not None
+
+    def expire_idle(self) -> int:
+        """Drop the entries idle for longer than `idle_expiry` now; the number dropped."""
+        with self._lock:
+            expired = self._expire_locked(self._clock())
+        self._notify(expired, "idle")
+        return len(expired)
+
+    def entries(self) -> list[LiveAggregate[S]]:
+        """The live entries, least recently used first."""
+        with self._lock:
+            return list(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, aggregate_id: object) -> bool:
+        return aggregate_id in self._entries
+
+    def _expire_locked(self, now: float) -> list[LiveAggregate[S]]:
+        if self.idle_expiry is None:
+            return []
+        expired = []
+        deadline = now - self.idle_expiry
+        # Entries are kept in order of use, so the idle ones are all at the front.
+        while self._entries:
+            oldest = next(iter(self._entries.values()))
+            if oldest.last_used > deadline:
+                break
+            expired.append(self._entries.popitem(last=False)[1])
+        self.evictions += len(expired)
+        return expired
+
+    def _notify(self, entries: list[LiveAggregate[S]], reason: str) -> None:
+        if self.on_evict is not None:
+            for entry in entries:
+                self.on_evict(entry, reason)

@@ -1,0 +1,552 @@
+"""The durable event store: SQLite (embedded) or PostgreSQL, through SQLAlchemy 2 Core.
+
+Three tables, defined once below with SQLAlchemy Core:
+
+- `emit_streams`: one row per stream (aggregate): its current version and when it was created
+  and last appended to. Its version column is the optimistic-concurrency check.
+- `emit_events`: the events; `position` is the global position, unique (stream_id, version).
+- `emit_head`: a single row holding the last global position. Every append bumps it inside its
+  transaction, which serialises appends on that row: positions are gap-free and in commit
+  order, so a reader tailing `read_all` never skips an event that commits late.
+
+Durability: SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
+returns) and a busy timeout, so processes sharing a file wait for each other instead of
+failing. PostgreSQL uses its default, synchronous commit.
+
+The statements are built with SQLAlchemy Core and compiled once per dialect; the hot ones run on
+the driver's cursor, because the per-statement bookkeeping of `Connection.execute` would cost
+more than the SQLite commit itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from emit.errors import ConcurrencyError, StorageError
+from emit.store import (
+    AppendRequest,
+    AppendResult,
+    NewEvent,
+    StoredEvent,
+    StreamInfo,
+    check_requests,
+)
+
+MAX_ID_LENGTH = 200
+_NO_LIMIT = 2**62
+_MAX_VERSION = 2**31 - 1  # the version column is a 32-bit integer
+
+metadata = sa.MetaData()
+
+_Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: the rowid itself
+_Timestamp = sa.DateTime(timezone=True).with_variant(sa.String(32), "sqlite")
+_Uuid = sa.Uuid().with_variant(sa.String(36), "sqlite")
+
+streams = sa.Table(
+    "emit_streams",
+    metadata,
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", _Timestamp, nullable=False),
+    sa.Column("updated_at", _Timestamp, nullable=False),
+)
+
+events = sa.Table(
+    "emit_events",
+    metadata,
+    sa.Column("position", _Position, primary_key=True, autoincrement=False),
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("event_id", _Uuid, nullable=False, unique=True),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("recorded_at", _Timestamp, nullable=False),
+    sa.UniqueConstraint("stream_id", "version", name="emit_events_stream_version"),
+)
+
+head = sa.Table(
+    "emit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+_EVENT_COLUMNS = [
+    events.c.stream_id,
+    events.c.version,
+    events.c.position,
+    events.c.event_id,
+    events.c.type,
+    events.c.schema_version,
+    events.c.data,
+    events.c.metadata,
+    events.c.recorded_at,
+]
+
+# A constant key for PostgreSQL's advisory lock around schema creation ("emit" in ASCII).
+_SCHEMA_LOCK_KEY = 0x656D6974
+
+
+def make_engine(url: str | sa.URL, *, busy_timeout: float = 30.0, **options: Any) -> sa.Engine:
+    """An engine for `url` set up the way emit needs it; `options` go to `create_engine`.
+
+    `postgresql://` URLs use psycopg 3. SQLite files get WAL, `synchronous=FULL`, a busy timeout
+    and explicit transactions; a missing parent folder is created.
+    """
+    url = sa.make_url(url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            raise ValueError(
+                "An in-memory SQLite database lives in one connection and cannot be shared by "
+                "emit's writer and readers: use a file (sqlite:///path/emit.sqlite3) or "
+                "InMemoryEventStore."
+            )
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        options.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        engine = sa.create_engine(url, **options)
+        configure_sqlite(engine, busy_timeout=busy_timeout)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **options)
+
+
+def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> None:
+    """Durable settings on every new connection, and transactions under emit's control.
+
+    Python's sqlite3 module would otherwise open transactions on its own, lazily; emit needs
+    `BEGIN IMMEDIATE` for writes so that two writers queue on the busy timeout instead of failing
+    when one upgrades a read lock.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        mode = "IMMEDIATE" if connection.get_execution_options().get("emit_write") else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create emit's tables if they are missing; safe to call from several processes at once."""
+    write = engine.execution_options(emit_write=True)
+    with write.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+        metadata.create_all(connection, checkfirst=True)
+        insert = _dialect_insert(engine)(head).values(id=1, position=0).on_conflict_do_nothing()
+        connection.execute(insert)
+
+
+def _dialect_insert(engine: sa.Engine) -> Any:
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+class _Statements:
+    """emit's statements, compiled once for one dialect with named parameters."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        dialect = engine.dialect
+        if dialect.name == "sqlite":
+            dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]
+        elif dialect.name != "postgresql":
+            raise ValueError(
+                f"emit supports SQLite and PostgreSQL, not {dialect.name!r}: the global position "
+                "and version checks rely on their locking."
+            )
+
+        def sql(statement: sa.ClauseElement) -> str:
+            return str(statement.compile(dialect=dialect))
+
+        bind = sa.bindparam
+        insert = _dialect_insert(engine)
+        self.create_stream = sql(
+            insert(streams)
+            .values(
+                stream_id=bind("stream_id"),
+                version=bind("version"),
+                created_at=bind("now"),
+                updated_at=bind("now"),
+            )
+            .on_conflict_do_nothing()
+        )
+        self.advance_stream = sql(
+            sa.update(streams)
+            .where(streams.c.stream_id == bind("stream_id"), streams.c.version == bind("expected"))
+            .values(version=bind("version"), updated_at=bind("now"))
+        )
+        self.stream_version = sql(
+            sa.select(streams.c.version).where(streams.c.stream_id == bind("stream_id"))
+        )
+        # FOR UPDATE on PostgreSQL; SQLite needs nothing, a write transaction locks the database.
+        self.lock_stream = sql(
+            sa.select(streams.c.version)
+            .where(streams.c.stream_id == bind("stream_id"))
+            .with_for_update()
+        )
+        self.bump_head = sql(
+            sa.update(head)
+            .where(head.c.id == sa.literal_column("1"))
+            .values(position=head.c.position + bind("count"))
+            .returning(head.c.position)
+        )
+        self.head = sql(sa.select(head.c.position).where(head.c.id == sa.literal_column("1")))
+        self.insert_event = sql(
+            sa.insert(events).values({c.name: bind(c.name) for c in events.columns})
+        )
+        self.read_stream = sql(
+            sa.select(*_EVENT_COLUMNS)
+            .where(
+                events.c.stream_id == bind("stream_id"),
+                events.c.version > bind("after"),
+                events.c.version <= bind("up_to"),
+            )
+            .order_by(events.c.version)
+        )
+        self.read_all = sql(
+            sa.select(*_EVENT_COLUMNS)
+            .where(events.c.position > bind("after"))
+            .order_by(events.c.position)
+            .limit(bind("limit"))
+            .offset(bind("offset"))  # SQLite's compiler insists on an OFFSET after a bound LIMIT
+        )
+        self.list_streams = sql(
+            sa.select(
+                streams.c.stream_id, streams.c.version, streams.c.created_at, streams.c.updated_at
+            )
+            .where(streams.c.stream_id > bind("after"))
+            .order_by(streams.c.stream_id)
+            .limit(bind("limit"))
+            .offset(bind("offset"))  # SQLite's compiler insists on an OFFSET after a bound LIMIT
+        )
+        self.count_streams = sql(sa.select(sa.func.count()).select_from(streams))
+
+
+class SqlEventStore:
+    """An `EventStore` in SQLite or PostgreSQL; see the module docstring for the design.
+
+    `url_or_engine` is a database URL (`sqlite:///instance/emit.sqlite3`,
+    `postgresql://user@host/db`) or an engine made by `make_engine`. The schema is created on
+    first use unless `create=False`. Safe to share between threads; several processes (and, on
+    PostgreSQL, several hosts) can each open their own store on one database.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | sa.URL | sa.Engine,
+        *,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if isinstance(url_or_engine, sa.Engine):
+            self.engine = url_or_engine
+            self._owns_engine = False
+        else:
+            self.engine = make_engine(url_or_engine, busy_timeout=busy_timeout)
+            self._owns_engine = True
+        self.dialect = self.engine.dialect.name
+        self._sqlite = self.dialect == "sqlite"
+        self._sql = _Statements(self.engine)
+        self._write_lock = threading.Lock()
+        self._writer: sa.Connection | None = None
+        self._closed = False
+        if create:
+            try:
+                create_schema(self.engine)
+            except sa.exc.SQLAlchemyError as error:
+                raise StorageError("create the schema", None, error) from error
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        check_requests(requests)
+        with self._write_lock:
+            try:
+                return self._append_in_one_transaction(requests)
+            except Exception as error:
+                failure = self._failed(error, requests[0].stream_id)
+                if len(requests) == 1:
+                    return [failure]
+            # One request spoiled the shared transaction: give each its own, so that only the
+            # culprit fails.
+            results: list[AppendResult] = []
+            for request in requests:
+                try:
+                    results.extend(self._append_in_one_transaction([request]))
+                except Exception as error:
+                    results.append(self._failed(error, request.stream_id))
+            return results
+
+    def _append_in_one_transaction(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        writer = self._writer_connection()
+        with writer.begin():
+            cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                return self._write(writer, cursor, requests)
+            finally:
+                cursor.close()
+
+    def _write(
+        self, writer: sa.Connection, cursor: Any, requests: Sequence[AppendRequest]
+    ) -> list[AppendResult]:
+        now = datetime.now(UTC)
+        now_param = self._timestamp_param(now)
+        results: list[AppendResult] = [[] for _ in requests]
+        claims: dict[int, tuple[int, Sequence[NewEvent]]] = {}  # index: (expected, events)
+        # Lock streams in a fixed order so that two batches in two processes cannot deadlock.
+        for index in sorted(range(len(requests)), key=lambda i: requests[i].stream_id):
+            request = requests[index]
+            if self._claim(
+                cursor, request.stream_id, request.expected_version, request.events, now_param
+            ):
+                claims[index] = (request.expected_version, request.events)
+            else:
+                outcome = self._resolve(cursor, request, now_param)
+                if isinstance(outcome, tuple):
+                    claims[index] = outcome
+                else:
+                    results[index] = outcome
+        if not claims:
+            return results
+        count = sum(len(events) for _, events in claims.values())
+        cursor.execute(self._sql.bump_head, {"count": count})
+        position = int(cursor.fetchone()[0]) - count
+        rows: list[dict[str, Any]] = []
+        for index in sorted(claims):  # positions follow the order the requests arrived in
+            stream_id = requests[index].stream_id
+            expected, new_events = claims[index]
+            stored: list[StoredEvent] = []
+            for version, event in enumerate(new_events, start=expected + 1):
+                position += 1
+                stored.append(
+                    StoredEvent(
+                        stream_id,
+                        version,
+                        position,
+                        event.event_id,
+                        event.type,
+                        event.schema_version,
+                        event.data,
+                        event.metadata,
+                        now,
+                    )
+                )
+                rows.append(
+                    {
+                        "position": position,
+                        "stream_id": stream_id,
+                        "version": version,
+                        "event_id": str(event.event_id) if self._sqlite else event.event_id,
+                        "type": event.type,
+                        "schema_version": event.schema_version,
+                        "data": event.data,
+                        "metadata": event.metadata,
+                        "recorded_at": now_param,
+                    }
+                )
+            results[index] = stored
+        cursor.executemany(self._sql.insert_event, rows)
+        for index in sorted(claims):
+            hook = requests[index].before_commit
+            if hook is not None:
+                hook(writer, results[index])  # type: ignore[arg-type]
+        return results
+
+    def _claim(
+        self, cursor: Any, stream_id: str, expected: int, new_events: Sequence[NewEvent], now: Any
+    ) -> bool:
+        """Move the stream from `expected` to its new version; False if it is not at `expected`."""
+        version = expected + len(new_events)
+        if expected == 0:
+            params = {"stream_id": stream_id, "version": version, "now": now}
+            cursor.execute(self._sql.create_stream, params)
+        else:
+            params = {"stream_id": stream_id, "expected": expected, "version": version, "now": now}
+            cursor.execute(self._sql.advance_stream, params)
+        return bool(cursor.rowcount == 1)
+
+    def _resolve(
+        self, cursor: Any, request: AppendRequest, now: Any
+    ) -> tuple[int, Sequence[NewEvent]] | AppendResult:
+        """After a failed claim: a `ConcurrencyError`, or, if the request has a resolver, its
+        decision on the newer events, taken while this transaction holds the stream."""
+        cursor.execute(self._sql.lock_stream, {"stream_id": request.stream_id})
+        row = cursor.fetchone()
+        actual = 0 if row is None else int(row[0])
+        conflict = ConcurrencyError(request.stream_id, request.expected_version, actual)
+        if (
+            request.resolve is None
+            or actual <= request.expected_version
+            or not request.expected_version
+        ):
+            return conflict
+        params = {
+            "stream_id": request.stream_id,
+            "after": request.expected_version,
+            "up_to": actual,
+        }
+        cursor.execute(self._sql.read_stream, params)
+        newer = [self._stored(r) for r in cursor.fetchall()]
+        try:
+            new_events = request.resolve(newer)
+        except Exception as error:
+            return error
+        if not new_events:
+            return []
+        if not self._claim(cursor, request.stream_id, actual, new_events, now):
+            return conflict  # cannot happen while we hold the stream; refuse rather than guess
+        return actual, new_events
+
+    def _writer_connection(self) -> sa.Connection:
+        if self._closed:
+            raise StorageError("append", None, RuntimeError("the store is closed"))
+        if self._writer is None:
+            self._writer = self.engine.connect().execution_options(emit_write=True)
+        return self._writer
+
+    def _drop_writer(self) -> None:
+        """Forget the writer connection after a failure: the next append starts clean."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.invalidate()
+                writer.close()
+            except sa.exc.SQLAlchemyError:
+                pass
+
+    def _failed(self, error: Exception, stream_id: str) -> Exception:
+        """The error to hand back for a failed append. A driver error may have broken the
+        writer connection, so it is replaced; a hook's own error is passed through."""
+        if not _is_driver_error(error):
+            return error
+        self._drop_writer()
+        return StorageError("append events", stream_id, error)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def read_stream(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[StoredEvent]:
+        params = {
+            "stream_id": stream_id,
+            "after": after,
+            "up_to": _MAX_VERSION if up_to is None else up_to,
+        }
+        rows = self._query("read a stream", stream_id, self._sql.read_stream, params)
+        return [self._stored(row) for row in rows]
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        params = {"after": after, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}
+        rows = self._query("read the global log", None, self._sql.read_all, params)
+        return [self._stored(row) for row in rows]
+
+    def stream_version(self, stream_id: str) -> int:
+        rows = self._query(
+            "read a stream's version", stream_id, self._sql.stream_version, {"stream_id": stream_id}
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+        params = {"after": after or "", "limit": limit, "offset": 0}
+        rows = self._query("list streams", None, self._sql.list_streams, params)
+        timestamp = self._timestamp_value
+        return [StreamInfo(r[0], int(r[1]), timestamp(r[2]), timestamp(r[3])) for r in rows]
+
+    def count_streams(self) -> int:
+        return int(self._query("count streams", None, self._sql.count_streams, {})[0][0])
+
+    def head_position(self) -> int:
+        rows = self._query("read the head position", None, self._sql.head, {})
+        return int(rows[0][0]) if rows else 0
+
+    def _query(
+        self, operation: str, stream_id: str | None, sql: str, params: dict[str, Any]
+    ) -> list[Any]:
+        with self._raw_connection(operation, stream_id) as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def _raw_connection(self, operation: str, stream_id: str | None) -> Iterator[Any]:
+        if self._closed:
+            raise StorageError(operation, stream_id, RuntimeError("the store is closed"))
+        try:
+            connection = self.engine.raw_connection()
+        except sa.exc.SQLAlchemyError as error:
+            raise StorageError(operation, stream_id, error) from error
+        try:
+            yield connection
+        except Exception as error:
+            if _is_driver_error(error):
+                connection.invalidate()
+                raise StorageError(operation, stream_id, error) from error
+            raise
+        finally:
+            connection.close()
+
+    def _stored(self, row: Any) -> StoredEvent:
+        event_id = row[3]
+        return StoredEvent(
+            row[0],
+            row[1],
+            row[2],
+            event_id if isinstance(event_id, UUID) else UUID(event_id),
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            self._timestamp_value(row[8]),
+        )
+
+    def _timestamp_param(self, value: datetime) -> Any:
+        # SQLite has no timestamp type: ISO 8601 text in UTC, fixed width, sorts correctly.
+        return value.isoformat(timespec="microseconds") if self._sqlite else value
+
+    @staticmethod
+    def _timestamp_value(value: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return datetime.fromisoformat(value)
+
+    def close(self) -> None:
+        """Release the connections; the data stays in the database."""
+        with self._write_lock:
+            self._closed = True
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+        if self._owns_engine:
+            self.engine.dispose()
+
+
+def _is_driver_error(error: BaseException) -> bool:
+    """True for errors raised by the database driver (sqlite3, psycopg) or SQLAlchemy."""
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        return True
+    module = type(error).__module__
+    return module.startswith(("sqlite3", "psycopg"))

@@ -1,0 +1,143 @@
+"""The event store interface: what `Emit` needs from a place that keeps streams of events.
+
+A store knows nothing of deciders: it keeps each event's type name, schema version and JSON
+text. Every implementation passes the same contract suite (tests/test_store_contract.py).
+
+Guarantees every store gives:
+
+- `append_many` is atomic per request: all events of a request are stored, or none. A request
+  whose `expected_version` is not the stream's current version stores nothing and gets a
+  `ConcurrencyError` in its place in the result.
+- Versions within a stream are 1, 2, 3, ... with no gap; (stream, version) is unique.
+- Global positions are 1, 2, 3, ... across all streams with no gap, in commit order: a reader of
+  `read_all(after=p)` never misses an event that commits later with a smaller position.
+- When `append_many` returns, the events are durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event on its way into the store: data and metadata already JSON text."""
+
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: str
+    metadata: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the store keeps it."""
+
+    stream_id: str
+    version: int
+    position: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: str
+    metadata: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One stream's id, current version and when it was created and last appended to."""
+
+    stream_id: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+# Runs inside the append's transaction, after the events are written and before the commit, with
+# the store's connection (None for the in-memory store). If it raises, nothing is committed.
+TransactionHook = Callable[[Any, Sequence[StoredEvent]], None]
+
+
+# Called when the stream has moved past the expected version, inside the append's transaction
+# and while it holds the stream: given the newer events, it returns the events to append after
+# them instead (an empty list: nothing to append), or raises to refuse (the error becomes the
+# request's result). Deciding under the lock means a writer that lost a race always makes
+# progress on its next try, however busy the stream.
+Resolver = Callable[[Sequence[StoredEvent]], Sequence[NewEvent]]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRequest:
+    """Append `events` to `stream_id`, which must be at `expected_version` (0: must not exist).
+
+    Without `resolve`, a stream at another version makes the request fail with
+    `ConcurrencyError`. With it, the store asks `resolve` what to append instead.
+    """
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+    before_commit: TransactionHook | None = None
+    resolve: Resolver | None = None
+
+
+# The stored events, or the error that kept this request out: a `ConcurrencyError`, a
+# `StorageError`, or whatever its `before_commit` hook raised.
+AppendResult = list[StoredEvent] | Exception
+
+
+class EventStore(Protocol):
+    """What `Emit` needs from an event store. See the module docstring for the guarantees."""
+
+    def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """Store several appends, in one transaction where possible (group commit), and return
+        one result per request, in order. A request that fails (a stale expected version, a
+        failing hook, a store error) leaves the others unaffected and is stored not at all."""
+        ...
+
+    def read_stream(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[StoredEvent]:
+        """Events of one stream with `after < version <= up_to`, in version order."""
+        ...
+
+    def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        """Events of every stream with a position above `after`, in position order."""
+        ...
+
+    def stream_version(self, stream_id: str) -> int:
+        """The stream's current version; 0 when it does not exist."""
+        ...
+
+    def list_streams(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
+        """Streams ordered by id, starting after the id `after` (keyset paging)."""
+        ...
+
+    def count_streams(self) -> int: ...
+
+    def head_position(self) -> int:
+        """The position of the last committed event; 0 for an empty store."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def check_requests(requests: Sequence[AppendRequest]) -> None:
+    """Refuse a request no store should accept: one without events."""
+    for request in requests:
+        if not request.events:
+            raise ValueError(f"Append to {request.stream_id!r} has no events.")
+
+
+def append_one(store: EventStore, request: AppendRequest) -> list[StoredEvent]:
+    """`append_many` for a single request, raising its error."""
+    (result,) = store.append_many([request])
+    if isinstance(result, Exception):
+        raise result
+    return result

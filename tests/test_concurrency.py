@@ -1,0 +1,141 @@
+"""Many writers at once: threads in one process, and separate processes on one database."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from typing import Any
+
+import pytest
+
+from emit import Emit, SqlEventStore
+from tests.account import Account, Deposit, account
+
+THREADS = 8
+COMMANDS = 200
+
+
+def _hammer(emit: Emit[Any, Any, Account], aggregate_id: str, threads: int, commands: int) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for n in range(commands):
+                emit.handle_command(aggregate_id, Deposit(1, f"w{worker}-{n}"))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert errors == []
+
+
+def _assert_complete(emit: Emit[Any, Any, Account], aggregate_id: str, deposits: int) -> None:
+    history = emit.history(aggregate_id)
+    assert [e.version for e in history] == list(range(1, deposits + 2))
+    assert len({e.event.by for e in history[1:]}) == deposits  # no command lost or doubled
+    replayed = emit.state_at(aggregate_id, deposits + 1)
+    assert replayed.balance == deposits
+    assert emit.get_state(aggregate_id, catch_up=True) == replayed
+
+
+def test_threads_on_one_aggregate_lose_and_duplicate_nothing(database_url: str) -> None:
+    store = SqlEventStore(database_url)
+    emit: Emit[Any, Any, Account] = Emit(account, store=store)
+    emit.create("shared")
+
+    _hammer(emit, "shared", THREADS, COMMANDS)
+
+    _assert_complete(emit, "shared", THREADS * COMMANDS)
+    assert emit.aggregate("shared").version == THREADS * COMMANDS + 1
+    store.close()
+
+
+def _process_worker(url: str, aggregate_id: str, name: str, commands: int) -> None:
+    store = SqlEventStore(url)
+    emit: Emit[Any, Any, Account] = Emit(account, store=store)
+    threads = 4
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n in range(commands):
+                emit.handle_command(aggregate_id, Deposit(1, f"{name}-{worker}-{n}"))
+        except BaseException as error:
+            errors.append(error)
+
+    pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    store.close()
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.slow
+def test_two_processes_each_with_its_own_emit_lose_and_duplicate_nothing(database_url: str) -> None:
+    store = SqlEventStore(database_url)
+    emit: Emit[Any, Any, Account] = Emit(account, store=store)
+    emit.create("shared")
+    context = multiprocessing.get_context("spawn")
+    per_thread = COMMANDS
+    workers = [
+        context.Process(target=_process_worker, args=(database_url, "shared", name, per_thread))
+        for name in ("p1", "p2")
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert [w.exitcode for w in workers] == [0, 0]
+
+    _assert_complete(emit, "shared", 2 * 4 * per_thread)
+    store.close()
+
+
+def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: str) -> None:
+    store = SqlEventStore(database_url)
+    emit: Emit[Any, Any, Account] = Emit(account, store=store)
+    streams = [f"s{n}" for n in range(12)]
+    for stream in streams:
+        emit.create(stream)
+    writers_done = threading.Event()
+    seen: list[int] = []
+    per_writer = 60
+
+    def write(stream_group: list[str]) -> None:
+        for n in range(per_writer):
+            emit.handle_command(stream_group[n % len(stream_group)], Deposit(1))
+
+    def tail() -> None:
+        position = 0
+        while True:
+            finished = writers_done.is_set()
+            batch = store.read_all(after=position, limit=50)
+            for event in batch:
+                seen.append(event.position)
+                position = event.position
+            if finished and not batch:
+                return
+
+    reader = threading.Thread(target=tail)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(streams[i::6],)) for i in range(6)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    writers_done.set()
+    reader.join()
+
+    total = len(streams) + 6 * per_writer
+    assert seen == list(range(1, total + 1))
+    assert store.head_position() == total
+    store.close()

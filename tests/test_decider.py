@@ -1,0 +1,179 @@
+"""The decider and its codec, without any store: given events, when a command, then events."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Literal
+from uuid import UUID
+
+import pytest
+
+from emit import AggregateCreated, CodecError, Decider
+from emit.testing import given
+from tests.account import (
+    Account,
+    Close,
+    Closed,
+    Deposit,
+    Deposited,
+    Opened,
+    Withdraw,
+    Withdrawn,
+    account,
+)
+
+
+def test_a_deposit_is_recorded() -> None:
+    state = given(account, Opened("a")).when(Deposit(10, "ann")).then(Deposited(10, "ann"))
+    assert state == Account(balance=10, deposits=(10,), open=True)
+
+
+def test_a_withdrawal_beyond_the_balance_is_rejected() -> None:
+    reason = (
+        given(account, Opened("a"), Deposited(5, "x"))
+        .when(Withdraw(6))
+        .then_rejected("insufficient")
+    )
+    assert "balance is 5" in reason
+
+
+def test_closing_empties_the_account_first() -> None:
+    given(account, Opened("a"), Deposited(5, "x")).when(Close()).then(Withdrawn(5), Closed(0))
+
+
+def test_a_closed_account_accepts_nothing() -> None:
+    given(account, Opened("a"), Closed(0)).when(Deposit(1)).then_rejected("closed")
+
+
+def test_the_helpers_fail_loudly() -> None:
+    with pytest.raises(AssertionError, match="expected events"):
+        given(account, Opened("a")).when(Deposit(1)).then(Deposited(2, "teller"))
+    with pytest.raises(AssertionError, match="expected a rejection"):
+        given(account, Opened("a")).when(Deposit(1)).then_rejected()
+    with pytest.raises(AssertionError, match="matching"):
+        given(account, Opened("a")).when(Deposit(0)).then_rejected("nonsense")
+
+
+def test_events_round_trip_through_their_stored_form() -> None:
+    for event in [Opened("a"), Deposited(3, "é"), Withdrawn(1), Closed(0), AggregateCreated("x")]:
+        name, version, data = account.encode(event)
+        assert (name, version) == (type(event).__name__, 1)
+        assert account.decode(name, version, data) == event
+
+
+def test_the_default_genesis_leaves_the_initial_state() -> None:
+    plain = Decider("plain", 0, lambda c, s: [], lambda s, e: s + 1, events=[])
+    (event,) = plain.genesis_events("p1")
+    assert event == AggregateCreated("p1")
+    assert plain.fold(plain.initial_state, [event]) == 0
+
+
+def test_an_event_type_outside_the_decider_is_refused() -> None:
+    @dataclass(frozen=True)
+    class Stranger:
+        x: int
+
+    with pytest.raises(TypeError, match="not one of the events"):
+        account.encode(Stranger(1))
+
+
+def test_two_event_types_with_one_name_are_refused() -> None:
+    def make() -> type:
+        @dataclass(frozen=True)
+        class Opened:
+            x: int
+
+        return Opened
+
+    with pytest.raises(ValueError, match="two event types named 'Opened'"):
+        Decider("dup", 0, lambda c, s: [], lambda s, e: s, events=[Opened, make()])
+
+
+def test_a_field_type_that_cannot_be_stored_is_refused_at_set_up() -> None:
+    @dataclass(frozen=True)
+    class Odd:
+        x: complex
+
+    with pytest.raises(CodecError, match="cannot store"):
+        Decider("odd", 0, lambda c, s: [], lambda s, e: s, events=[Odd])
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Rich:
+    when: datetime
+    day: date
+    price: Decimal
+    ref: UUID
+    colour: Colour
+    kind: Literal["a", "b"]
+    lines: tuple[Line, ...]
+    pair: tuple[int, str]
+    tags: frozenset[str]
+    names: list[str]
+    totals: dict[str, int]
+    note: str | None = None
+    ratio: float = 0.5
+    extra: tuple[int, ...] = field(default=())
+
+
+def test_the_codec_handles_the_usual_field_types() -> None:
+    rich = Rich(
+        when=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        day=date(2026, 1, 2),
+        price=Decimal("9.99"),
+        ref=UUID(int=7),
+        colour=Colour.RED,
+        kind="b",
+        lines=(Line("a", 1), Line("b", 2)),
+        pair=(1, "x"),
+        tags=frozenset({"t"}),
+        names=["n"],
+        totals={"a": 1},
+    )
+    decider = Decider("rich", None, lambda c, s: [], lambda s, e: s, events=[Rich])
+    name, version, data = decider.encode(rich)
+    assert data["lines"] == [{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}]
+    assert decider.decode(name, version, data) == rich
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"amount": "3", "by": "x"}, "field 'amount': expected int"),
+        ({"amount": True, "by": "x"}, "expected int"),
+        ({"by": "x"}, "missing field 'amount'"),
+        ({"amount": 1, "by": "x", "bogus": 1}, "no field"),
+        ([1, 2], "expected an object"),
+    ],
+)
+def test_data_that_does_not_fit_is_refused_with_a_reason(data: object, message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        account.decode("Deposited", 1, data)
+
+
+def test_upcasters_bring_old_data_to_the_current_schema() -> None:
+    decider = Decider(
+        "v2",
+        Account(),
+        lambda c, s: [],
+        lambda s, e: s,
+        events=[Deposited],
+        upcasters={("Deposited", 1): lambda d: {**d, "by": "unknown"}},
+    )
+    assert decider.encode(Deposited(1, "x"))[1] == 2
+    assert decider.decode("Deposited", 1, {"amount": 4}) == Deposited(4, "unknown")
+    with pytest.raises(CodecError, match="newer than this code"):
+        decider.decode("Deposited", 3, {"amount": 4, "by": "x"})

@@ -1,0 +1,369 @@
+"""The event store contract: written once, run against every store emit ships."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from emit import (
+    AppendRequest,
+    ConcurrencyError,
+    EventStore,
+    InMemoryEventStore,
+    NewEvent,
+    SqlEventStore,
+    StorageError,
+    StoredEvent,
+)
+from emit.store import append_one
+
+StoreFactory = Callable[[], EventStore]
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def open_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
+    """A function opening the store under test; reopening gives the same data (except memory)."""
+    opened: list[EventStore] = []
+    if request.param == "memory":
+        memory = InMemoryEventStore()
+
+        def factory() -> EventStore:
+            return memory
+    else:
+        url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+        def factory() -> EventStore:
+            store = SqlEventStore(url)
+            opened.append(store)
+            return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: StoreFactory) -> EventStore:
+    return open_store()
+
+
+def new(type_name: str = "Happened", **data: Any) -> NewEvent:
+    import json
+
+    return NewEvent(uuid.uuid4(), type_name, 1, json.dumps(data), '{"command":"Test"}')
+
+
+def append(store: EventStore, stream: str, expected: int, *events: NewEvent) -> list[StoredEvent]:
+    return append_one(store, AppendRequest(stream, expected, events or [new()]))
+
+
+def test_a_new_stream_starts_at_version_one_and_position_one(store: EventStore) -> None:
+    stored = append(store, "a", 0, new(n=1), new(n=2))
+
+    assert [(e.stream_id, e.version, e.position) for e in stored] == [("a", 1, 1), ("a", 2, 2)]
+    assert store.stream_version("a") == 2
+    assert store.head_position() == 2
+
+
+def test_what_is_read_back_is_what_was_appended(store: EventStore) -> None:
+    event = NewEvent(uuid.uuid4(), "Noted", 3, '{"text":"café ☕ \\"quoted\\""}', '{"who":"é"}')
+    append(store, "a", 0, event)
+
+    (read,) = store.read_stream("a")
+    assert (read.event_id, read.type, read.schema_version, read.data, read.metadata) == (
+        event.event_id,
+        "Noted",
+        3,
+        event.data,
+        event.metadata,
+    )
+    assert read.recorded_at.tzinfo is not None
+    assert read.recorded_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_versions_continue_and_positions_are_global(store: EventStore) -> None:
+    append(store, "a", 0)
+    append(store, "b", 0)
+    append(store, "a", 1, new(), new())
+
+    assert [e.version for e in store.read_stream("a")] == [1, 2, 3]
+    assert [(e.stream_id, e.position) for e in store.read_all()] == [
+        ("a", 1),
+        ("b", 2),
+        ("a", 3),
+        ("a", 4),
+    ]
+
+
+def test_a_stale_expected_version_stores_nothing(store: EventStore) -> None:
+    append(store, "a", 0, new(), new())
+
+    with pytest.raises(ConcurrencyError) as raised:
+        append(store, "a", 1, new(), new(), new())
+
+    assert (raised.value.expected_version, raised.value.actual_version) == (1, 2)
+    assert "'a'" in str(raised.value)
+    assert store.stream_version("a") == 2
+    assert store.head_position() == 2
+    assert len(store.read_all()) == 2
+
+
+def test_an_expected_version_ahead_of_the_stream_is_a_conflict(store: EventStore) -> None:
+    append(store, "a", 0)
+
+    with pytest.raises(ConcurrencyError):
+        append(store, "a", 5)
+    with pytest.raises(ConcurrencyError) as raised:
+        append(store, "missing", 1)
+    assert raised.value.actual_version == 0
+    assert store.head_position() == 1
+
+
+def test_creating_an_existing_stream_is_a_conflict(store: EventStore) -> None:
+    append(store, "a", 0)
+
+    with pytest.raises(ConcurrencyError):
+        append(store, "a", 0)
+    assert store.stream_version("a") == 1
+
+
+def test_an_append_without_events_is_refused(store: EventStore) -> None:
+    with pytest.raises(ValueError, match="no events"):
+        store.append_many([AppendRequest("a", 0, [])])
+
+
+def test_a_batch_keeps_each_requests_outcome_apart(store: EventStore) -> None:
+    append(store, "taken", 0)
+
+    results = store.append_many(
+        [
+            AppendRequest("x", 0, [new(), new()]),
+            AppendRequest("taken", 0, [new()]),  # conflict
+            AppendRequest("y", 0, [new()]),
+        ]
+    )
+
+    assert isinstance(results[1], ConcurrencyError)
+    assert [(e.stream_id, e.position) for e in results[0]] == [("x", 2), ("x", 3)]  # type: ignore[union-attr]
+    assert [(e.stream_id, e.position) for e in results[2]] == [("y", 4)]  # type: ignore[union-attr]
+    assert [e.position for e in store.read_all()] == [1, 2, 3, 4]
+
+
+def test_two_requests_for_one_stream_in_a_batch_cannot_both_win(store: EventStore) -> None:
+    append(store, "a", 0)
+
+    first, second = store.append_many(
+        [AppendRequest("a", 1, [new()]), AppendRequest("a", 1, [new()])]
+    )
+
+    assert isinstance(first, list)
+    assert isinstance(second, ConcurrencyError)
+    assert store.stream_version("a") == 2
+
+
+def test_a_failing_hook_keeps_its_own_events_out_and_the_others_in(store: EventStore) -> None:
+    seen: list[list[int]] = []
+
+    def record(_connection: object, stored: Any) -> None:
+        seen.append([e.version for e in stored])
+
+    def explode(_connection: object, _stored: Any) -> None:
+        raise RuntimeError("projection failed")
+
+    results = store.append_many(
+        [
+            AppendRequest("ok", 0, [new(), new()], before_commit=record),
+            AppendRequest("bad", 0, [new()], before_commit=explode),
+        ]
+    )
+
+    assert isinstance(results[1], RuntimeError)
+    assert store.stream_version("bad") == 0
+    assert [e.stream_id for e in store.read_all()] == ["ok", "ok"]
+    assert [1, 2] in seen
+    assert [e.position for e in store.read_all()] == [1, 2]
+
+
+def test_a_resolver_decides_again_on_the_newer_events(store: EventStore) -> None:
+    append(store, "a", 0, new(n=1))
+    append(store, "a", 1, new(n=2), new(n=3))
+    seen: list[list[int]] = []
+
+    def resolve(newer: Any) -> list[NewEvent]:
+        seen.append([e.version for e in newer])
+        return [new(n=4)]
+
+    (result,) = store.append_many([AppendRequest("a", 1, [new(n=99)], resolve=resolve)])
+
+    assert seen == [[2, 3]]
+    assert [(e.version, e.position, e.data) for e in result] == [(4, 4, '{"n": 4}')]  # type: ignore[union-attr]
+    assert store.stream_version("a") == 4
+
+
+def test_a_resolver_may_refuse_or_find_nothing_to_do(store: EventStore) -> None:
+    append(store, "a", 0)
+    append(store, "a", 1)
+
+    def refuse(_newer: Any) -> list[NewEvent]:
+        raise LookupError("no longer applies")
+
+    refused, nothing = store.append_many(
+        [
+            AppendRequest("a", 1, [new()], resolve=refuse),
+            AppendRequest("a", 1, [new()], resolve=lambda newer: []),
+        ]
+    )
+
+    assert isinstance(refused, LookupError)
+    assert nothing == []
+    assert store.head_position() == 2
+
+
+def test_a_resolver_does_not_turn_a_duplicate_create_into_an_append(store: EventStore) -> None:
+    append(store, "a", 0)
+
+    (result,) = store.append_many([AppendRequest("a", 0, [new()], resolve=lambda n: [new()])])
+
+    assert isinstance(result, ConcurrencyError)
+
+
+def test_read_stream_slices_by_version(store: EventStore) -> None:
+    append(store, "a", 0, *[new(n=i) for i in range(5)])
+
+    assert [e.version for e in store.read_stream("a", after=2)] == [3, 4, 5]
+    assert [e.version for e in store.read_stream("a", up_to=2)] == [1, 2]
+    assert [e.version for e in store.read_stream("a", after=1, up_to=3)] == [2, 3]
+    assert store.read_stream("a", up_to=0) == []
+    assert store.read_stream("missing") == []
+
+
+def test_read_all_pages_by_position(store: EventStore) -> None:
+    for stream in "abc":
+        append(store, stream, 0, new(), new())
+
+    assert [e.position for e in store.read_all(after=2, limit=3)] == [3, 4, 5]
+    assert [e.position for e in store.read_all(after=5)] == [6]
+    assert store.read_all(after=6) == []
+
+
+def test_streams_are_listed_in_pages_by_id(store: EventStore) -> None:
+    for stream in ["c", "a", "b", "d"]:
+        append(store, stream, 0)
+    append(store, "b", 1)
+
+    first = store.list_streams(limit=2)
+    second = store.list_streams(after=first[-1].stream_id, limit=2)
+
+    assert [(s.stream_id, s.version) for s in first + second] == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 1),
+        ("d", 1),
+    ]
+    b = first[1]
+    assert b.created_at <= b.updated_at
+    assert store.count_streams() == 4
+    assert store.list_streams(after="d") == []
+
+
+def test_an_empty_store(store: EventStore) -> None:
+    assert store.head_position() == 0
+    assert store.read_all() == []
+    assert store.stream_version("a") == 0
+    assert store.count_streams() == 0
+
+
+def test_events_survive_closing_and_reopening(open_store: StoreFactory) -> None:
+    first = open_store()
+    append(first, "a", 0, new(n=1))
+    append(first, "a", 1, new(n=2))
+    append(first, "b", 0)
+    before = first.read_all()
+    first.close()
+
+    again = open_store()
+
+    assert again.read_all() == before
+    assert again.stream_version("a") == 2
+    assert again.head_position() == 3
+    append(again, "a", 2)
+    assert again.head_position() == 4
+
+
+# --- what only a database can show -------------------------------------------------------------
+
+
+@pytest.fixture
+def sql_store(database_url: str) -> Iterator[SqlEventStore]:
+    store = SqlEventStore(database_url)
+    yield store
+    store.close()
+
+
+def test_the_database_itself_refuses_a_duplicate_version(sql_store: SqlEventStore) -> None:
+    append(sql_store, "a", 0)
+    from emit.sql import events
+
+    (row,) = sql_store.read_stream("a")
+    with pytest.raises(sa.exc.IntegrityError), sql_store.engine.begin() as connection:
+        connection.execute(
+            events.insert().values(
+                position=99,
+                stream_id="a",
+                version=1,
+                event_id=uuid.uuid4() if sql_store.dialect == "postgresql" else str(uuid.uuid4()),
+                type="Dup",
+                schema_version=1,
+                data="{}",
+                metadata="{}",
+                recorded_at=row.recorded_at
+                if sql_store.dialect == "postgresql"
+                else row.recorded_at.isoformat(),
+            )
+        )
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync(sqlite_url: str) -> None:
+    store = SqlEventStore(sqlite_url, busy_timeout=12.5)
+    try:
+        with store.engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA synchronous").scalar() == 2  # FULL
+            assert pragma("PRAGMA busy_timeout").scalar() == 12500
+    finally:
+        store.close()
+
+
+def test_a_closed_store_says_so(sqlite_url: str) -> None:
+    store = SqlEventStore(sqlite_url)
+    store.close()
+
+    with pytest.raises(StorageError, match="closed"):
+        append(store, "a", 0)
+    with pytest.raises(StorageError, match="closed"):
+        store.read_stream("a")
+
+
+def test_an_unreachable_database_is_a_storage_error() -> None:
+    with pytest.raises(StorageError, match="create the schema"):
+        SqlEventStore("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+
+
+def test_in_memory_sqlite_is_refused_with_advice() -> None:
+    with pytest.raises(ValueError, match="InMemoryEventStore"):
+        SqlEventStore("sqlite://")
+
+
+def test_schema_creation_is_idempotent(database_url: str) -> None:
+    SqlEventStore(database_url).close()
+    store = SqlEventStore(database_url)
+    append(store, "a", 0)
+    store.close()
+    store = SqlEventStore(database_url)
+    assert store.head_position() == 1
+    store.close()
