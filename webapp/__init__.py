@@ -1,0 +1,1 @@
+"""The cart dashboard: a Flask + htmx web app running a shopping-cart domain on emit."""

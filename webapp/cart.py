@@ -1,0 +1,239 @@
+"""The shopping cart, as a decider: its commands, events, state and rules. Pure Python.
+
+Rules:
+- a line holds 1 to 99 of one product; adding a product already in the cart raises its quantity;
+- a cart holds at most 20 different products;
+- only products in the catalog can be added;
+- an empty cart cannot be checked out;
+- a checked-out cart accepts no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from emit import CommandRejected, Decider
+from webapp.catalog import Product, find_product
+
+MAX_QUANTITY = 99
+MAX_LINES = 20
+
+# --- commands: what a shopper asks -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddItem:
+    sku: str
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class ChangeQuantity:
+    """Set a line's quantity; 0 removes the line."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class RemoveLine:
+    sku: str
+
+
+@dataclass(frozen=True)
+class CheckOut:
+    pass
+
+
+CartCommand = AddItem | ChangeQuantity | RemoveLine | CheckOut
+
+# --- events: what happened, with what a history view needs to tell it -------------------------
+
+
+@dataclass(frozen=True)
+class CartOpened:
+    cart_id: str
+
+
+@dataclass(frozen=True)
+class ItemAdded:
+    sku: str
+    name: str
+    unit_price: int
+    quantity: int  # how many were added
+    line_quantity: int  # the line's quantity afterwards
+
+
+@dataclass(frozen=True)
+class QuantityChanged:
+    sku: str
+    name: str
+    unit_price: int
+    from_quantity: int
+    to_quantity: int
+
+
+@dataclass(frozen=True)
+class LineRemoved:
+    sku: str
+    name: str
+    unit_price: int
+    quantity: int  # what the line held when it was removed
+
+
+@dataclass(frozen=True)
+class CartCheckedOut:
+    total: int
+    item_count: int
+    line_count: int
+
+
+CartEvent = CartOpened | ItemAdded | QuantityChanged | LineRemoved | CartCheckedOut
+
+# --- state -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    name: str
+    unit_price: int
+    quantity: int
+
+    @property
+    def subtotal(self) -> int:
+        return self.unit_price * self.quantity
+
+
+Status = Literal["new", "open", "checked_out"]
+
+
+@dataclass(frozen=True)
+class Cart:
+    cart_id: str = ""
+    lines: tuple[Line, ...] = ()
+    status: Status = "new"
+
+    @property
+    def total(self) -> int:
+        return sum(line.subtotal for line in self.lines)
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def line(self, sku: str) -> Line | None:
+        return next((line for line in self.lines if line.sku == sku), None)
+
+
+# --- decide and evolve -----------------------------------------------------------------------
+
+
+def _check_quantity(quantity: int) -> None:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise CommandRejected(f"Quantity must be between 1 and {MAX_QUANTITY}.")
+
+
+def make_decide(
+    find_product: Callable[[str], Product | None],
+) -> Callable[[CartCommand, Cart], Sequence[CartEvent]]:
+    """`decide` for a given catalog look-up, so tests can use a catalog of their own."""
+
+    def decide(command: CartCommand, cart: Cart) -> Sequence[CartEvent]:
+        if cart.status == "checked_out":
+            raise CommandRejected("This cart is checked out and can no longer change.")
+        if cart.status != "open":
+            raise CommandRejected("This cart has not been opened.")
+        match command:
+            case AddItem(sku, quantity):
+                product = find_product(sku)
+                if product is None:
+                    raise CommandRejected(f"There is no product {sku!r} in the catalog.")
+                _check_quantity(quantity)
+                line = cart.line(sku)
+                if line is None:
+                    if len(cart.lines) >= MAX_LINES:
+                        raise CommandRejected(
+                            f"A cart holds at most {MAX_LINES} different products."
+                        )
+                    current = 0
+                else:
+                    current = line.quantity
+                if current + quantity > MAX_QUANTITY:
+                    raise CommandRejected(
+                        f"A cart holds at most {MAX_QUANTITY} of one product; "
+                        f"this one already has {current}."
+                    )
+                return [
+                    ItemAdded(sku, product.name, product.unit_price, quantity, current + quantity)
+                ]
+            case ChangeQuantity(sku, quantity):
+                line = cart.line(sku)
+                if line is None:
+                    raise CommandRejected("That product is not in the cart.")
+                if quantity == 0:
+                    return [LineRemoved(sku, line.name, line.unit_price, line.quantity)]
+                _check_quantity(quantity)
+                if quantity == line.quantity:
+                    return []
+                return [QuantityChanged(sku, line.name, line.unit_price, line.quantity, quantity)]
+            case RemoveLine(sku):
+                line = cart.line(sku)
+                if line is None:
+                    raise CommandRejected("That product is not in the cart.")
+                return [LineRemoved(sku, line.name, line.unit_price, line.quantity)]
+            case CheckOut():
+                if not cart.lines:
+                    raise CommandRejected("An empty cart cannot be checked out.")
+                return [CartCheckedOut(cart.total, cart.item_count, len(cart.lines))]
+        raise TypeError(f"Not a cart command: {command!r}")
+
+    return decide
+
+
+def evolve(cart: Cart, event: CartEvent) -> Cart:
+    match event:
+        case CartOpened(cart_id):
+            return Cart(cart_id=cart_id, status="open")
+        case ItemAdded(sku, name, unit_price, _, line_quantity):
+            if cart.line(sku) is None:
+                return replace(
+                    cart, lines=(*cart.lines, Line(sku, name, unit_price, line_quantity))
+                )
+            return _with_quantity(cart, sku, line_quantity)
+        case QuantityChanged(sku, _, _, _, to_quantity):
+            return _with_quantity(cart, sku, to_quantity)
+        case LineRemoved(sku):
+            return replace(cart, lines=tuple(line for line in cart.lines if line.sku != sku))
+        case CartCheckedOut():
+            return replace(cart, status="checked_out")
+    raise TypeError(f"Not a cart event: {event!r}")
+
+
+def _with_quantity(cart: Cart, sku: str, quantity: int) -> Cart:
+    lines = tuple(
+        replace(line, quantity=quantity) if line.sku == sku else line for line in cart.lines
+    )
+    return replace(cart, lines=lines)
+
+
+def make_cart_decider(
+    find_product: Callable[[str], Product | None],
+) -> Decider[CartCommand, CartEvent, Cart]:
+    return Decider(
+        name="cart",
+        initial_state=Cart(),
+        decide=make_decide(find_product),
+        evolve=evolve,
+        events=[CartOpened, ItemAdded, QuantityChanged, LineRemoved, CartCheckedOut],
+        genesis=lambda cart_id: [CartOpened(cart_id)],
+    )
+
+
+cart_decider = make_cart_decider(find_product)
