@@ -123,7 +123,7 @@ def _rejected(cart_id: str, rejection: Rejection, *, fragment: bool) -> Response
         rejection = Rejection("cart", rejection.message)
     view = _view(aggregate, rejection)
     if not fragment:
-        return make_response(render_template("cart.html", **view), 422)
+        return make_response(render_template("cart.html", whole_page=True, **view), 422)
     if rejection.where.startswith("add:"):
         # Only the product card changes: aim the answer at it instead of the cart panel.
         body = _CLEAR_ALERTS + render_template("_product.html", product=find_product(sku), **view)

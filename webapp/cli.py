@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from webapp.demo import DEMO_CARTS, seed
 from webapp.store import get_emit, init_db, store_url
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the event store's tables if they are missing (never deletes events)."""
     init_db()
@@ -17,6 +19,7 @@ def init_db_command() -> None:
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command() -> None:
     """Add a few demo carts with a history; running it again adds nothing."""
     init_db()
