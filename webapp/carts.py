@@ -133,10 +133,10 @@ def _rejected(cart_id: str, rejection: Rejection, *, fragment: bool) -> Response
 
 # --- rendering ---------------------------------------------------------------------------------
 
-# Every htmx answer to an action starts by removing the alerts already on the page, as the reload
-# after a plain form post would. htmx swaps out-of-band elements before the main content, so the
-# answer's own alert survives.
-_CLEAR_ALERTS = '<div hx-swap-oob="delete:.alert"></div>\n'
+# Every htmx answer to an action starts by emptying the page's alert slots, as the reload after a
+# plain form post would. htmx swaps out-of-band elements before the main content, so the
+# answer's own alert survives. (Slots, not the alerts themselves: a target that is always there.)
+_CLEAR_ALERTS = '<div hx-swap-oob="innerHTML:.alert-slot"></div>\n'
 
 
 def _regions(view: dict[str, Any], *, product_sku: str | None = None) -> str:

@@ -21,6 +21,9 @@ HTMX_CONFIG: dict[str, Any] = {
     "includeIndicatorStyles": False,
     "allowEval": False,
     "allowScriptTags": False,
+    # New content gets htmx's behaviour in the same moment it appears: a form swapped in is
+    # never, however briefly, a plain form that a quick Enter would submit the old way.
+    "defaultSettleDelay": 0,
     # "Back" loads the page afresh instead of restoring a stale snapshot of a cart.
     "historyCacheSize": 0,
     "refreshOnHistoryMiss": True,

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from webapp import create_app
+from webapp.live_server import LiveServer, chromium_launch_options
 from webapp.store import CartEmit, get_emit, init_db
 
 HTMX = {"HX-Request": "true"}
@@ -59,3 +60,22 @@ def open_cart(client: FlaskClient) -> str:
     response = client.post("/carts")
     assert response.status_code == 303
     return response.headers["Location"].rsplit("/", 1)[1]
+
+
+# --- browser tests -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright launches Debian's Chromium (Playwright cannot download its own here)."""
+    return {**browser_type_launch_args, **chromium_launch_options()}
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app, with CSRF checks on as in production, served from a thread at a free port."""
+    store = tmp_path_factory.mktemp("live") / "emit.sqlite3"
+    app = make_app(f"sqlite:///{store}", WTF_CSRF_ENABLED=True)
+    with LiveServer(app) as server:
+        yield server
+    get_emit(app).close()

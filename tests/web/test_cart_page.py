@@ -89,7 +89,7 @@ def test_adding_with_htmx_answers_with_the_changed_regions_only(
     assert body.count('hx-swap-oob="true"') == 2
     assert not has_element(body, "product-BEAN-250")
     # Old rejections on the page go.
-    assert 'hx-swap-oob="delete:.alert"' in body
+    assert body.startswith('<div hx-swap-oob="innerHTML:.alert-slot"></div>')
     assert emit.aggregate(cart_id).version == 2
 
 
@@ -274,7 +274,7 @@ def test_changing_a_line_that_is_gone_is_rejected_at_the_top_of_the_cart(
     assert response.status_code == 422
     panel = element(response.text, "cart-panel")
     _head, rest = panel.split("</header>", 1)
-    assert rest.lstrip().startswith('<p class="alert" role="alert"')
+    assert rest.lstrip().startswith('<div class="alert-slot"><p class="alert" role="alert"')
     assert "That product is not in the cart." in rest
 
 

@@ -144,4 +144,4 @@ def test_htmx_is_configured_for_the_policy(client: FlaskClient) -> None:
     assert config["allowEval"] is False
     assert {"code": "422", "swap": True} in config["responseHandling"]
     assert '<script src="/static/vendor/htmx.min.js" defer></script>' in page
-    assert element(page, "page-alert") == '<div id="page-alert" class="wrap page-alert">'
+    assert element(page, "page-alert") == '<div id="page-alert" class="wrap alert-slot">'
