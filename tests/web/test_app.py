@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,3 +60,10 @@ def test_times_read_as_a_person_would_say_them() -> None:
     assert ago(now - timedelta(hours=3, minutes=10), now) == "3 h ago"
     assert ago(now - timedelta(days=3), now) == "24 Nov 2025"
     assert utc(now) == "27 Nov 2025, 09:45 UTC"
+
+
+def test_the_example_config_documents_real_settings() -> None:
+    example = (ROOT / "instance" / "config.example.py").read_text()
+    names = set(re.findall(r"^#?\s*([A-Z][A-Z_]+) = ", example, flags=re.MULTILINE))
+    assert {"SECRET_KEY", "EMIT_STORE_URL", "CARTS_PER_PAGE"} <= names
+    assert names <= set(create_app().config)
