@@ -71,30 +71,32 @@ def show(cart_id: str) -> str:
 def add_item(cart_id: str) -> Response:
     cart_id = forms.cart_id(cart_id)
     command = forms.add_item(request.form)
-    return _handle(cart_id, command, f"add:{command.sku}", anchor=f"product-{command.sku}")
+    return _handle(cart_id, command, f"add:{command.sku}")
 
 
 @bp.post("/<cart_id>/lines/<sku>/quantity")
 def change_quantity(cart_id: str, sku: str) -> Response:
     cart_id = forms.cart_id(cart_id)
     command = forms.change_quantity(sku, request.form)
-    return _handle(cart_id, command, f"line:{command.sku}", anchor=f"line-{command.sku}")
+    return _handle(cart_id, command, f"line:{command.sku}")
 
 
 @bp.post("/<cart_id>/lines/<sku>/remove")
 def remove_line(cart_id: str, sku: str) -> Response:
     cart_id = forms.cart_id(cart_id)
     command = RemoveLine(forms.sku(sku))
-    return _handle(cart_id, command, f"line:{command.sku}", anchor="cart-panel")
+    return _handle(cart_id, command, f"line:{command.sku}")
 
 
 @bp.post("/<cart_id>/checkout")
 def check_out(cart_id: str) -> Response:
     cart_id = forms.cart_id(cart_id)
-    return _handle(cart_id, CheckOut(), "checkout", anchor="cart-panel")
+    return _handle(cart_id, CheckOut(), "checkout")
 
 
-def _handle(cart_id: str, command: CartCommand, where: str, *, anchor: str) -> Response:
+def _handle(cart_id: str, command: CartCommand, where: str) -> Response:
+    """Run the command; answer as the request wants. `where` names the action (see
+    `Rejection`), so the answer can point back at it."""
     fragment = wants_fragment()
     try:
         result = get_emit().handle_command(cart_id, command)
@@ -102,14 +104,17 @@ def _handle(cart_id: str, command: CartCommand, where: str, *, anchor: str) -> R
         abort(404, _no_such_cart(cart_id))
     except CommandRejected as rejected:
         return _rejected(cart_id, Rejection(where, rejected.reason), fragment=fragment)
-    aggregate = Aggregate(result.aggregate_id, result.version, result.state)
+    kind, _, sku = where.partition(":")
     if not fragment:
-        cart = result.state
-        if anchor.startswith("line-") and cart.line(anchor.removeprefix("line-")) is None:
-            anchor = "cart-panel"
+        # Back to where the shopper was: the product's card, or the line while it exists.
+        anchor = "cart-panel"
+        if kind == "add":
+            anchor = f"product-{sku}"
+        elif kind == "line" and result.state.line(sku) is not None:
+            anchor = f"line-{sku}"
         return see_other(url_for(".show", cart_id=cart_id, _anchor=anchor))
-    sku = getattr(command, "sku", None)
-    return fragment_response(_regions(_view(aggregate), product_sku=sku))
+    aggregate = Aggregate(result.aggregate_id, result.version, result.state)
+    return fragment_response(_regions(_view(aggregate), product_sku=sku or None))
 
 
 def _rejected(cart_id: str, rejection: Rejection, *, fragment: bool) -> Response:
