@@ -27,15 +27,16 @@ TITLES = {
 
 def _http_error(error: HTTPException) -> Response:
     code = error.code or 500
+    title = TITLES.get(code, error.name)
     message = error.description or ""
     if isinstance(error, CSRFError):
+        title = "This form has expired"
         message = (
-            f"This form is out of date or did not come from this site ({error.description}) "
+            f"It is out of date or did not come from this site: {error.description} "
             "Reload the page and try again."
         )
     elif isinstance(error, InternalServerError):
         message = "The error has been logged. Please try again in a moment."
-    title = TITLES.get(code, error.name)
     # Keep the headers the error needs, such as 405's Allow.
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     if wants_fragment():

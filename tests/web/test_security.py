@@ -39,7 +39,8 @@ def test_a_post_without_the_token_is_refused(guarded: Flask) -> None:
     client.get("/")
     response = client.post("/carts")
     assert response.status_code == 400
-    assert "This form is out of date or did not come from this site" in response.text
+    assert "This form has expired" in response.text
+    assert "It is out of date or did not come from this site" in response.text
     assert "The CSRF token is missing." in response.text
     assert get_emit(guarded).count_aggregates() == 0
 
