@@ -74,7 +74,7 @@ def export_stream(
         "decider": decider.name,
         "aggregate_id": aggregate_id,
         "version": events[-1].version,
-        "events": [_event_document(decider, recorded) for recorded in events],
+        "events": [event_document(decider, recorded) for recorded in events],
     }
 
 
@@ -113,7 +113,8 @@ def read_export(decider: Decider[Any, E, Any], document: Any) -> list[RecordedEv
     return recorded
 
 
-def _event_document(decider: Decider[Any, E, Any], recorded: RecordedEvent[E]) -> dict[str, Any]:
+def event_document(decider: Decider[Any, E, Any], recorded: RecordedEvent[E]) -> dict[str, Any]:
+    """One entry of a document's `events`: a single event as JSON-ready data."""
     type_name, schema_version, data = decider.encode(recorded.event)
     return {
         "version": recorded.version,

@@ -14,7 +14,18 @@ from typing import Any
 from flask import Flask
 from htmx_flask import Htmx
 
-from webapp import carts, cli, dashboard, errors, formatting, hypermedia, queries, security, store
+from webapp import (
+    carts,
+    cli,
+    dashboard,
+    errors,
+    formatting,
+    history,
+    hypermedia,
+    queries,
+    security,
+    store,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,5 +74,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(carts.bp)
+    app.register_blueprint(history.bp)
     cli.init_app(app)
     return app

@@ -101,7 +101,7 @@ def _handle(cart_id: str, command: CartCommand, where: str) -> Response:
     try:
         result = get_emit().handle_command(cart_id, command)
     except AggregateNotFound:
-        abort(404, _no_such_cart(cart_id))
+        abort(404, no_such_cart(cart_id))
     except CommandRejected as rejected:
         return _rejected(cart_id, Rejection(where, rejected.reason), fragment=fragment)
     kind, _, sku = where.partition(":")
@@ -164,7 +164,7 @@ def _load(cart_id: str) -> Aggregate[Cart]:
         # catch_up: other processes (gunicorn workers) may have changed this cart.
         return get_emit().aggregate(cart_id, catch_up=True)
     except AggregateNotFound:
-        abort(404, _no_such_cart(cart_id))
+        abort(404, no_such_cart(cart_id))
 
 
 def _view(aggregate: Aggregate[Cart], rejection: Rejection | None = None) -> dict[str, Any]:
@@ -183,5 +183,5 @@ def _view(aggregate: Aggregate[Cart], rejection: Rejection | None = None) -> dic
     }
 
 
-def _no_such_cart(cart_id: str) -> str:
+def no_such_cart(cart_id: str) -> str:
     return f"There is no cart “{cart_id}”. The dashboard lists every cart there is."

@@ -1,4 +1,5 @@
-"""Chores as `flask --app webapp <command>`: create the event store's tables, seed demo carts."""
+"""Chores as `flask --app webapp <command>`: create the event store's tables, seed demo carts;
+and the `emit` group of commands on the store (`webapp.emit_cli`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from webapp.demo import DEMO_CARTS, seed
+from webapp.emit_cli import emit_cli
 from webapp.store import get_emit, init_db, store_url
 
 
@@ -33,3 +35,4 @@ def seed_demo_command() -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(init_db_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(emit_cli)
