@@ -29,8 +29,6 @@ from webapp.cart import (
 )
 from webapp.formatting import money
 
-TIMES = "\N{MULTIPLICATION SIGN}"
-
 EventKind = Literal["opened", "added", "changed", "removed", "checked-out"]
 
 
@@ -51,18 +49,18 @@ def kind(event: CartEvent) -> EventKind:
 
 
 def summary(event: CartEvent) -> str:
-    """The event in a line of words: 'Added 2 \N{MULTIPLICATION SIGN} Coffee beans, 250 g'."""
+    """The event in a line of words: 'Added 2 × Coffee beans, 250 g'."""
     match event:
         case CartOpened():
             return "Opened the cart"
         case ItemAdded(_, name, _, quantity, line_quantity):
             if line_quantity == quantity:
-                return f"Added {quantity} {TIMES} {name}"
-            return f"Added {quantity} {TIMES} {name} ({line_quantity} in the cart)"
+                return f"Added {quantity} × {name}"
+            return f"Added {quantity} × {name} ({line_quantity} in the cart)"
         case QuantityChanged(_, name, _, from_quantity, to_quantity):
             return f"Changed {name} from {from_quantity} to {to_quantity}"
         case LineRemoved(_, name, _, quantity):
-            return f"Removed {quantity} {TIMES} {name}"
+            return f"Removed {quantity} × {name}"
         case CartCheckedOut(total, item_count, _):
             items = "1 item" if item_count == 1 else f"{item_count} items"
             return f"Checked out {items} for {money(total)}"

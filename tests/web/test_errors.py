@@ -130,6 +130,7 @@ def test_errors_for_htmx_land_in_the_page_alert_area(client: FlaskClient) -> Non
     assert response.status_code == 404
     assert response.headers["HX-Retarget"] == "#page-alert"
     assert response.headers["HX-Reswap"] == "innerHTML"
+    assert response.headers["HX-Push-Url"] == "false"  # the page, and so its URL, stay
     assert "<html" not in response.text
     assert '<div class="alert alert--page" role="alert">' in response.text
     assert "There is no cart" in response.text

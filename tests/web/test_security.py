@@ -126,6 +126,8 @@ def test_pages_have_no_inline_script_style_or_handler(client: FlaskClient) -> No
         client.get("/carts/cart-nope").text,
         client.post(f"/carts/{open_id}/items", data={"sku": "BEAN-250"}, headers=HTMX).text,
         client.post(f"/carts/{done_id}/checkout").text,
+        client.get(f"/carts/{done_id}/history").text,
+        client.get(f"/carts/{done_id}/history?version=2&compare=0", headers=HTMX).text,
     ]
     for page in pages:
         assert "<style" not in page
