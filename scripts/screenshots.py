@@ -20,6 +20,8 @@ from webapp.store import get_emit, init_db  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
+# The history page keeps its state panel in view beside the events: tall enough to show it whole.
+DESKTOP_TALL = {"width": 1280, "height": 1000}
 PHONE = {"width": 375, "height": 812}
 
 
@@ -35,6 +37,11 @@ def main() -> None:
             shoot(desktop, f"{server.url}/", "dashboard.png")
             shoot(desktop, f"{server.url}/carts/cart-5eed0003", "cart.png")
             shoot(desktop, f"{server.url}/carts/cart-5eed0001", "receipt.png")
+            tall = browser.new_page(viewport=DESKTOP_TALL, color_scheme="light")
+            # The version that removed the travel mug, its payload and metadata opened.
+            tall.goto(f"{server.url}/carts/cart-5eed0001/history?version=7")
+            tall.locator("#event-7 details").evaluate("details => { details.open = true; }")
+            shoot(tall, None, "history.png")
             phone = browser.new_page(viewport=PHONE, device_scale_factor=2, color_scheme="light")
             # The header badge's link: on a phone the cart panel sits below the catalog.
             shoot(
@@ -43,14 +50,22 @@ def main() -> None:
                 "cart-phone.png",
                 full_page=False,
             )
+            shoot(
+                phone,
+                f"{server.url}/carts/cart-5eed0003/history?version=5#scrubber",
+                "history-phone.png",
+                full_page=False,
+            )
             browser.close()
         get_emit(app).close()
 
 
-def shoot(page: Page, url: str, name: str, *, full_page: bool = True) -> None:
-    page.goto(url)
+def shoot(page: Page, url: str | None, name: str, *, full_page: bool = True) -> None:
+    """Photograph `url` (None: the page as it is) once it has settled, animations finished."""
+    if url is not None:
+        page.goto(url)
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=OUT / name, full_page=full_page)
+    page.screenshot(path=OUT / name, full_page=full_page, animations="disabled")
     print(f"wrote {(OUT / name).relative_to(ROOT)}")
 
 

@@ -477,3 +477,22 @@ def test_the_history_of_a_cart_outside_the_pool_leaves_it_outside(
     history(client, cart_id, version=3)
     client.get(f"/carts/{cart_id}/events.json")
     assert cart_id not in emit.pool
+
+
+def test_a_page_reads_the_stream_once_whatever_it_shows(
+    client: FlaskClient, cart_id: str, emit: CartEmit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every version on the page (a total per event, the one shown, the one compared with) comes
+    from one fold of one read, not a replay per version."""
+    reads: list[str] = []
+    read_stream = emit.store.read_stream
+
+    def counted(stream_id: str, **options: object) -> object:
+        reads.append(stream_id)
+        return read_stream(stream_id, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(emit.store, "read_stream", counted)
+    for htmx in (False, True):
+        history(client, cart_id, htmx=htmx, version=5, compare=1)
+        assert reads == [cart_id]
+        reads.clear()
