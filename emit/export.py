@@ -78,6 +78,20 @@ def export_stream(
     }
 
 
+def event_document(decider: Decider[Any, E, Any], recorded: RecordedEvent[E]) -> dict[str, Any]:
+    """One entry of a document's `events`: a single event as JSON-ready data."""
+    type_name, schema_version, data = decider.encode(recorded.event)
+    return {
+        "version": recorded.version,
+        "position": recorded.position,
+        "event_id": str(recorded.event_id),
+        "type": type_name,
+        "schema_version": schema_version,
+        "data": data,
+        "metadata": recorded.metadata.to_dict(),
+    }
+
+
 def read_export(decider: Decider[Any, E, Any], document: Any) -> list[RecordedEvent[E]]:
     """The events of a document `export_stream` made (or one written by hand in its shape),
     decoded by `decider`: `[recorded.event for recorded in ...]` are the events to hand to
@@ -111,20 +125,6 @@ def read_export(decider: Decider[Any, E, Any], document: Any) -> list[RecordedEv
             f"but its events end at version {recorded[-1].version}."
         )
     return recorded
-
-
-def event_document(decider: Decider[Any, E, Any], recorded: RecordedEvent[E]) -> dict[str, Any]:
-    """One entry of a document's `events`: a single event as JSON-ready data."""
-    type_name, schema_version, data = decider.encode(recorded.event)
-    return {
-        "version": recorded.version,
-        "position": recorded.position,
-        "event_id": str(recorded.event_id),
-        "type": type_name,
-        "schema_version": schema_version,
-        "data": data,
-        "metadata": recorded.metadata.to_dict(),
-    }
 
 
 def _read_event(

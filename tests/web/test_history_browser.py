@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from webapp.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine
+from tests.web.conftest import create_history
 from webapp.live_server import LiveServer
 from webapp.store import get_emit
 
@@ -18,19 +18,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def history_url(live_server: LiveServer) -> str:
-    """A checked-out cart with seven versions (as in test_history.py)."""
-    emit = get_emit(live_server.app)
-    emit.create("cart-tl")
-    for command in [
-        AddItem("BEAN-250", 2),
-        AddItem("FILT-100"),
-        AddItem("MUG-TRVL"),
-        ChangeQuantity("BEAN-250", 3),
-        RemoveLine("MUG-TRVL"),
-        CheckOut(),
-    ]:
-        emit.handle_command("cart-tl", command)
-    return f"{live_server.url}/carts/cart-tl/history"
+    cart_id = create_history(get_emit(live_server.app), "cart-tl")
+    return f"{live_server.url}/carts/{cart_id}/history"
 
 
 def at_version(page: Page, history_url: str, version: int) -> None:
