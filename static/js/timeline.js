@@ -40,7 +40,7 @@
 
   // --- the page follows the version shown --------------------------------------------------
 
-  function follow(movedSlider) {
+  function follow(movedSlider, scroll) {
     const { version, base } = shown();
     if (!movedSlider) range.value = String(version);
     const low = base === null ? version : Math.min(version, base);
@@ -54,14 +54,14 @@
     // Beside the panel, keep the current event in view; on a phone the list is below the
     // panel, and scrolling to it would hide what just changed.
     const current = document.getElementById("event-" + version);
-    if (current && sideBySide.matches) {
+    if (scroll && current && sideBySide.matches) {
       current.scrollIntoView({ block: "nearest", behavior: reduceMotion.matches ? "auto" : "smooth" });
     }
   }
 
   document.body.addEventListener("htmx:afterSettle", function (event) {
     if (!(event.target instanceof Element) || event.target.id !== "replay") return;
-    follow(event.detail.elt === range.form);
+    follow(event.detail.elt === range.form, true);
     if (playing) {
       if (document.querySelector("#step-next[href]")) {
         timer = window.setTimeout(function () { step("next"); }, reduceMotion.matches ? CALM_PACE_MS : PACE_MS);
@@ -70,6 +70,9 @@
       }
     }
   });
+
+  // A browser may restore a slider's old value on reload: the page says which version it shows.
+  follow(false, false);
 
   // --- play ----------------------------------------------------------------------------------
 

@@ -162,7 +162,7 @@ def test_without_javascript_the_scrubber_is_a_get_form_and_links(
     assert f'method="get" action="/carts/{cart_id}/history"' in form[0]
     assert (
         '<input class="scrubber__range" id="version-range" type="range" name="version"\n'
-        '           min="0" max="7" step="1" value="4">'
+        '           min="0" max="7" step="1" value="4" autocomplete="off">'
     ) in scrubber
     assert 'type="submit"' in element(page, "show-version")
     assert "hidden" in start_tag(page, "play")  # playing needs JavaScript

@@ -5,6 +5,7 @@ reload included), "Play" on a fake clock, and the same page with JavaScript off.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
@@ -14,6 +15,8 @@ from webapp.live_server import LiveServer
 from webapp.store import get_emit
 
 pytestmark = pytest.mark.browser
+
+CLOCK_START = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +100,15 @@ def test_stepping_through_the_history(page: Page, history_url: str) -> None:
     assert problems == []
 
 
+def stopped_clock(page: Page) -> None:
+    """The page's timers on a clock that moves only when the test says (`run_for`): the play
+    pace is tested without waiting, and without a slow machine's real seconds leaking in."""
+    page.clock.install(time=CLOCK_START)
+    page.clock.pause_at(CLOCK_START + timedelta(seconds=1))
+
+
 def test_play_steps_to_the_last_version_and_stops(page: Page, history_url: str) -> None:
-    page.clock.install()  # the pace is timed on a fake clock: no waiting
+    stopped_clock(page)
     page.goto(f"{history_url}?version=4")
     play = page.locator("#play")
     play.click()
@@ -132,7 +142,7 @@ def test_play_steps_to_the_last_version_and_stops(page: Page, history_url: str) 
 
 def test_play_is_calmer_for_reduced_motion(page: Page, history_url: str) -> None:
     page.emulate_media(reduced_motion="reduce")
-    page.clock.install()
+    stopped_clock(page)
     page.goto(f"{history_url}?version=5")
     page.locator("#play").click()
     at_version(page, history_url, 6)
