@@ -39,7 +39,6 @@ bp = Blueprint("history", __name__, url_prefix="/carts")
 
 _encode_cart = encoder(Cart)
 
-
 bp.add_app_template_filter(summary, "event_summary")
 bp.add_app_template_filter(kind, "event_kind")
 
@@ -58,7 +57,7 @@ def show(cart_id: str) -> Response | str:
     """The history page; for htmx (the scrubber), the state panel, with out of band the
     scrubber's readout and step links."""
     fragment = wants_fragment()
-    timeline = _timeline(forms.cart_id(cart_id))
+    timeline = CartTimeline(_history(forms.cart_id(cart_id)))
     view = _view(timeline)
     if not fragment:
         return render_template("history.html", rows=_rows(timeline), **view)
@@ -80,11 +79,11 @@ def export(cart_id: str) -> Response:
     response = current_app.response_class(
         json.dumps(document, indent=2, ensure_ascii=False) + "\n", mimetype="application/json"
     )
-    response.headers.set("Content-Disposition", "attachment", filename=export_filename(cart_id))
+    response.headers.set("Content-Disposition", "attachment", filename=_export_filename(cart_id))
     return response
 
 
-def export_filename(cart_id: str) -> str:
+def _export_filename(cart_id: str) -> str:
     """'cart-5eed0001.events.json'; characters a file name should not hold become '_'."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", cart_id).lstrip(".") + ".events.json"
 
@@ -97,10 +96,6 @@ def _history(cart_id: str) -> list[RecordedEvent[CartEvent]]:
         return get_emit().history(cart_id)
     except AggregateNotFound:
         abort(404, no_such_cart(cart_id))
-
-
-def _timeline(cart_id: str) -> CartTimeline:
-    return CartTimeline(_history(cart_id))
 
 
 def _view(timeline: CartTimeline) -> dict[str, Any]:

@@ -28,7 +28,11 @@
   function shown() {
     const replay = document.getElementById("replay");
     const base = replay.dataset.base;
-    return { version: Number(replay.dataset.version), base: base === "" ? null : Number(base) };
+    return {
+      version: Number(replay.dataset.version),
+      base: base === "" ? null : Number(base),
+      latest: Number(replay.dataset.latest),
+    };
   }
 
   /** Click the step link `name` ("first", "previous", "next", "last"); false at an end. */
@@ -41,7 +45,14 @@
   // --- the page follows the version shown --------------------------------------------------
 
   function follow(movedSlider, scroll) {
-    const { version, base } = shown();
+    const { version, base, latest } = shown();
+    if (latest > Number(range.max)) {
+      // Someone changed the cart since the page was loaded: the slider reaches the new
+      // versions, and the list says it lacks them.
+      range.max = String(latest);
+      document.getElementById("version-max").textContent = String(latest);
+      document.getElementById("events-stale").hidden = false;
+    }
     if (!movedSlider) range.value = String(version);
     const low = base === null ? version : Math.min(version, base);
     const high = base === null ? version : Math.max(version, base);

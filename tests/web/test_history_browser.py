@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.web.conftest import create_history
+from webapp.cart import AddItem
 from webapp.live_server import LiveServer
 from webapp.store import get_emit
 
@@ -98,6 +99,27 @@ def test_stepping_through_the_history(page: Page, history_url: str) -> None:
     page.reload()
     at_version(page, history_url, 6)
     assert problems == []
+
+
+def test_versions_recorded_after_the_page_loaded(page: Page, live_server: LiveServer) -> None:
+    emit = get_emit(live_server.app)
+    emit.create("cart-growing")
+    emit.handle_command("cart-growing", AddItem("TEA-CHAI"))
+    url = f"{live_server.url}/carts/cart-growing/history"
+    page.goto(f"{url}?version=1")
+    expect(page.locator("#events-stale")).to_be_hidden()
+    emit.handle_command("cart-growing", AddItem("MILK-OAT"))  # in another tab, say
+
+    page.locator("#step-next").click()
+    expect(page).to_have_url(f"{url}?version=2")
+    expect(page.locator("#events-stale")).to_be_visible()
+    expect(page.locator("#version-range")).to_have_attribute("max", "3")
+    page.locator("#step-next").click()
+    expect(page.locator("#replay h2")).to_have_text("As of version 3")
+    expect(page.locator("#replay")).to_contain_text("Oat milk, 1 L")
+    page.locator("#events-stale a").click()
+    expect(page.locator("#event-3")).to_have_attribute("aria-current", "step")
+    expect(page.locator("#events-stale")).to_be_hidden()
 
 
 def stopped_clock(page: Page) -> None:
