@@ -179,6 +179,9 @@ class Emit(Generic[C, E, S]):
                     # Never refuse on stale state: another process may have moved on. One
                     # version read per rejection is cheap, and rejections are rare.
                     if self.store.stream_version(aggregate_id) != live.current.version:
+                        self._handlers.conflict_retried(
+                            aggregate_id, live.current.version, attempt + 1
+                        )
                         self._catch_up(live)
                         continue
                     raise self._rejected(rejection, aggregate_id, command) from None
@@ -194,6 +197,10 @@ class Emit(Generic[C, E, S]):
                     resolve=decision.resolve,
                 )
                 result = self._commit.append(request)
+                if decision.redecided:  # by the store, inside the append
+                    self._handlers.conflict_retried(
+                        aggregate_id, request.expected_version, attempt + 1
+                    )
                 if isinstance(result, ConcurrencyError):
                     self._handlers.conflict_retried(
                         aggregate_id, request.expected_version, attempt + 1
@@ -456,6 +463,7 @@ class _Decision(_Recording[E], Generic[C, E, S]):
         super().__init__((), metadata)
         self._emit = emit
         self._command = command
+        self.redecided = False
         self._decide(base)
 
     def _decide(self, base: Aggregate[S]) -> None:
@@ -470,6 +478,7 @@ class _Decision(_Recording[E], Generic[C, E, S]):
         emit = self._emit
         state = emit.decider.fold(self.base.state, (emit._decode(s) for s in newer))
         self._decide(Aggregate(self.base.id, newer[-1].version, state))
+        self.redecided = True
         return self.new_events
 
     def after(self) -> Aggregate[S]:

@@ -50,7 +50,8 @@ class Handler:
         """Events of one aggregate were durably stored (by `create` or a command)."""
 
     def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
-        """Another writer stored events first; the command is decided again on fresh state."""
+        """Another writer stored events first: the command was decided again on the fresh state
+        (by the store, inside the append) or is about to be (after catching up)."""
 
     def aggregate_loaded(self, aggregate: Aggregate[Any], duration_ns: int) -> None:
         """An aggregate not in the pool was rebuilt from its events."""
