@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class LoggingHandler(Handler):
     def command_handled(
         self, aggregate_id: str, command: object, result: CommandResult[Any, Any], duration_ns: int
     ) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
         self._log(
             self.level,
             "command handled",
@@ -89,6 +91,8 @@ class LoggingHandler(Handler):
     def command_rejected(
         self, aggregate_id: str, command: object, rejection: CommandRejected, duration_ns: int
     ) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
         self._log(
             self.level,
             "command rejected",
@@ -101,8 +105,11 @@ class LoggingHandler(Handler):
     def command_failed(
         self, aggregate_id: str, command: object, error: Exception, duration_ns: int
     ) -> None:
+        level = max(self.level, logging.WARNING)
+        if not self.logger.isEnabledFor(level):
+            return
         self._log(
-            max(self.level, logging.WARNING),
+            level,
             "command failed",
             aggregate=aggregate_id,
             command=type(command).__name__,
@@ -111,6 +118,8 @@ class LoggingHandler(Handler):
         )
 
     def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
         self._log(
             self.level,
             "events appended",
@@ -121,6 +130,8 @@ class LoggingHandler(Handler):
         )
 
     def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
         self._log(
             self.level,
             "conflict retried",
@@ -130,6 +141,8 @@ class LoggingHandler(Handler):
         )
 
     def aggregate_loaded(self, aggregate: Aggregate[Any], duration_ns: int) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
         self._log(
             self.level,
             "aggregate loaded",
@@ -139,6 +152,8 @@ class LoggingHandler(Handler):
         )
 
     def aggregate_evicted(self, aggregate: Aggregate[Any], reason: str) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
         self._log(
             self.level,
             "aggregate evicted",
@@ -148,17 +163,25 @@ class LoggingHandler(Handler):
         )
 
     def _log(self, level: int, what: str, **fields: object) -> None:
-        if self.logger.isEnabledFor(level):
-            line = " ".join(f"{key}={_logfmt(value)}" for key, value in fields.items())
-            self.logger.log(level, "%s %s", what, line, extra={"emit": {"event": what, **fields}})
+        # Each caller checks isEnabledFor first: building the fields is the expensive part.
+        line = " ".join(f"{key}={_logfmt(value)}" for key, value in fields.items())
+        self.logger.log(level, "%s %s", what, line, extra={"emit": {"event": what, **fields}})
 
 
 class Handlers(Handler):
     """Several handlers as one: each is called in turn; what one raises is logged, not passed
-    on, and does not keep the others from being called."""
+    on, and does not keep the others from being called. A handler costs nothing for the
+    methods it does not override."""
 
     def __init__(self, handlers: Sequence[Handler] = ()) -> None:
         self.handlers: tuple[Handler, ...] = tuple(handlers)
+        self._calls: dict[str, tuple[Callable[..., None], ...]] = {
+            name: tuple(
+                getattr(h, name) for h in self.handlers if getattr(type(h), name) is not default
+            )
+            for name, default in vars(Handler).items()
+            if callable(default) and not name.startswith("_")
+        }
 
     def command_handled(
         self, aggregate_id: str, command: object, result: CommandResult[Any, Any], duration_ns: int
@@ -188,13 +211,13 @@ class Handlers(Handler):
         self._each("aggregate_evicted", aggregate, reason)
 
     def _each(self, method: str, *args: Any) -> None:
-        for handler in self.handlers:
+        for call in self._calls[method]:
             try:
-                getattr(handler, method)(*args)
+                call(*args)
             except Exception:
                 log.exception(
                     "Handler %r failed in %s; what it was told about went through.",
-                    handler,
+                    getattr(call, "__self__", call),
                     method,
                 )
 
