@@ -6,7 +6,7 @@ import bisect
 import json
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter_ns
@@ -119,12 +119,11 @@ class Emit(Generic[C, E, S]):
         genesis = list(self.decider.genesis_events(aggregate_id))
         state = self.decider.fold(self.decider.initial_state, genesis)
         metadata_json = self._metadata_json("create", metadata)
-        creation: _Recording[E] = _Recording(genesis, metadata_json)  # type: ignore[arg-type]
         request = AppendRequest(
             aggregate_id,
             0,
             [self._new_event(e, metadata_json) for e in genesis],
-            before_commit=self._projecting(creation),
+            before_commit=self._projecting(self._recorded_all),
         )
         result = self._commit.append(request)
         if isinstance(result, ConcurrencyError):
@@ -133,7 +132,7 @@ class Emit(Generic[C, E, S]):
             raise result
         aggregate = Aggregate(aggregate_id, len(genesis), state)
         self.pool.add(LiveAggregate(aggregate))
-        self._handlers.events_appended(creation.recorded(result))
+        self._handlers.events_appended(self._recorded_all(result))
         return aggregate
 
     def handle_command(
@@ -195,7 +194,7 @@ class Emit(Generic[C, E, S]):
                     aggregate_id,
                     decision.base.version,
                     decision.new_events,
-                    before_commit=self._projecting(decision),
+                    before_commit=self._projecting(decision.recorded),
                     resolve=decision.resolve,
                 )
                 result = self._commit.append(request)
@@ -366,16 +365,22 @@ class Emit(Generic[C, E, S]):
         if self.on_evict is not None:
             self.on_evict(entry, reason)
 
-    def _projecting(self, recording: _Recording[E]) -> TransactionHook | None:
-        """The append's hook that runs the projections on the events it stores, if any."""
+    def _projecting(
+        self, recorded: Callable[[Sequence[StoredEvent]], Sequence[RecordedEvent[E]]]
+    ) -> TransactionHook | None:
+        """The append's hook that runs the projections on the events it stores, if any;
+        `recorded` turns what the store wrote into recorded events."""
         if not self.projections:
             return None
         projections = self.projections
 
         def project(connection: Any, stored: Sequence[StoredEvent]) -> None:
-            projections.apply(connection, recording.recorded(stored))
+            projections.apply(connection, recorded(stored))
 
         return project
+
+    def _recorded_all(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
+        return tuple(self._recorded(s) for s in stored)
 
     def _catch_up(self, live: LiveAggregate[S]) -> None:
         """Apply events other writers stored after our version. Call with `live.lock` held."""
@@ -436,54 +441,20 @@ class Emit(Generic[C, E, S]):
         )
 
 
-class _Recording(Generic[E]):
-    """Events on their way into the store, and what they became there: `recorded` pairs the
-    stored rows with the event objects, once per stored list (a projection hook and the
-    caller's result share it)."""
-
-    def __init__(self, events: Sequence[E], metadata: str) -> None:
-        self.events = events
-        self._metadata = metadata
-        self._stored: Sequence[StoredEvent] | None = None
-        self._recorded: tuple[RecordedEvent[E], ...] = ()
-
-    def recorded(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
-        if stored is self._stored:
-            return self._recorded
-        recorded: tuple[RecordedEvent[E], ...] = ()
-        if stored:
-            meta = _metadata(stored[0], self._metadata)
-            recorded = tuple(
-                RecordedEvent(
-                    s.stream_id,
-                    s.version,
-                    s.position,
-                    s.event_id,
-                    s.type,
-                    s.schema_version,
-                    e,
-                    meta,
-                )
-                for s, e in zip(stored, self.events, strict=True)
-            )
-        self._stored, self._recorded = stored, recorded
-        return recorded
-
-
-class _Decision(_Recording[E], Generic[C, E, S]):
+class _Decision(Generic[C, E, S]):
     """One command decided on one state; decided again if the store finds newer events."""
 
     def __init__(self, emit: Emit[C, E, S], command: C, base: Aggregate[S], metadata: str) -> None:
-        super().__init__((), metadata)
         self._emit = emit
         self._command = command
+        self._metadata = metadata
         self.redecided = False
         self._decide(base)
 
     def _decide(self, base: Aggregate[S]) -> None:
         decider = self._emit.decider
         self.base = base
-        self.events = list(decider.decide(self._command, base.state))
+        self.events: list[E] = list(decider.decide(self._command, base.state))
         self.state: S = decider.fold(base.state, self.events)
         self.new_events = [self._emit._new_event(e, self._metadata) for e in self.events]
 
@@ -497,6 +468,17 @@ class _Decision(_Recording[E], Generic[C, E, S]):
 
     def after(self) -> Aggregate[S]:
         return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
+
+    def recorded(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
+        if not stored:
+            return ()
+        meta = _metadata(stored[0], self._metadata)
+        return tuple(
+            RecordedEvent(
+                s.stream_id, s.version, s.position, s.event_id, s.type, s.schema_version, e, meta
+            )
+            for s, e in zip(stored, self.events, strict=True)
+        )
 
 
 def check_aggregate_id(aggregate_id: object) -> str:
