@@ -140,8 +140,8 @@ class Subscribers:
         self.poll_interval = poll_interval
         self.lease_ttl = lease_ttl
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.checkpoints = Checkpoints(self.store.engine)
-        self.dead_letter_box = DeadLetters(self.store.engine)
+        self._checkpoints = Checkpoints(self.store.engine)
+        self._dead_letters = DeadLetters(self.store.engine)
         self.handled = 0  # events handled or parked by this runner
         self.failures = 0  # failed attempts seen by this runner
         self._held: dict[str, _Cursor] = {}
@@ -152,7 +152,7 @@ class Subscribers:
         self._threads: list[threading.Thread] = []
         self._next_acquire = 0.0
         create_schema(self.store.engine, tables=[t for p in self.policies for t in p.tables])
-        self.checkpoints.ensure_all(POLICY, names)
+        self._checkpoints.ensure_all(POLICY, names)
         clash = [c.name for c in self._policy_checkpoints() if c.kind != POLICY]
         if clash:
             raise ValueError(f"Policy names {clash} belong to projections in the database.")
@@ -162,6 +162,12 @@ class Subscribers:
     @property
     def running(self) -> bool:
         return any(thread.is_alive() for thread in self._threads)
+
+    @property
+    def holding(self) -> list[str]:
+        """The policies whose leases this runner holds now."""
+        with self._lock:
+            return list(self._held)
 
     def start(self) -> None:
         """Run the policies in a background thread (and renew their leases in another) until
@@ -292,7 +298,7 @@ class Subscribers:
             event = self.emit.decode(stored)
             with self._connect() as connection:
                 policy.handle(connection, event)
-                self.checkpoints.advance(
+                self._checkpoints.advance(
                     connection, policy.name, self.owner, cursor.position, stored.position
                 )
                 connection.commit()
@@ -314,7 +320,7 @@ class Subscribers:
         try:
             with self._connect() as connection:
                 if attempts >= policy.max_attempts:
-                    self.dead_letter_box.park(
+                    self._dead_letters.park(
                         connection,
                         policy.name,
                         stored,
@@ -322,12 +328,12 @@ class Subscribers:
                         traceback="".join(traceback.format_exception(error)),
                         attempts=attempts,
                     )
-                    self.checkpoints.advance(
+                    self._checkpoints.advance(
                         connection, policy.name, self.owner, cursor.position, stored.position
                     )
                 else:
                     delay = policy.backoff.delay(attempts)
-                    self.checkpoints.record_failure(
+                    self._checkpoints.record_failure(
                         connection,
                         policy.name,
                         self.owner,
@@ -366,7 +372,7 @@ class Subscribers:
         """Move past events the policy does not want."""
         try:
             with self._connect() as connection:
-                self.checkpoints.advance(
+                self._checkpoints.advance(
                     connection, policy.name, self.owner, cursor.position, position
                 )
                 connection.commit()
@@ -395,7 +401,7 @@ class Subscribers:
         for policy in self.policies:
             if policy.name in self._held:
                 continue
-            checkpoint = self.checkpoints.acquire(policy.name, self.owner, self.lease_ttl)
+            checkpoint = self._checkpoints.acquire(policy.name, self.owner, self.lease_ttl)
             if checkpoint is not None:
                 with self._lock:
                     self._held[policy.name] = _Cursor(checkpoint)
@@ -404,7 +410,7 @@ class Subscribers:
     def _renew(self) -> None:
         with self._lock:
             names = list(self._held)
-        kept = self.checkpoints.renew(names, self.owner, self.lease_ttl)
+        kept = self._checkpoints.renew(names, self.owner, self.lease_ttl)
         for name in names:
             if name not in kept:
                 self._lost(name)
@@ -419,7 +425,7 @@ class Subscribers:
         with self._lock:
             names = list(self._held)
             self._held.clear()
-        self.checkpoints.release(names, self.owner)
+        self._checkpoints.release(names, self.owner)
 
     # --- the operator's view -------------------------------------------------------------------
 
@@ -435,22 +441,22 @@ class Subscribers:
 
     def _policy_checkpoints(self) -> list[Checkpoint]:
         names = set(self.names)
-        return [c for c in self.checkpoints.read_all() if c.name in names]
+        return [c for c in self._checkpoints.read_all() if c.name in names]
 
     def status(self) -> list[SubscriberStatus]:
         """Every projection and policy of the database (this runner's or not), by name: its
         checkpoint, lag behind the head, state, last error and dead letters."""
         head = self.store.head_position()
-        counts = self.dead_letter_box.counts()
-        return [_status(c, head, counts.get(c.name, 0)) for c in self.checkpoints.read_all()]
+        counts = self._dead_letters.counts()
+        return [_status(c, head, counts.get(c.name, 0)) for c in self._checkpoints.read_all()]
 
     def dead_letters(self, *, subscriber: str | None = None, limit: int = 100) -> list[DeadLetter]:
         """Parked events, by policy and position (of one policy if given)."""
-        return self.dead_letter_box.read(subscriber=subscriber, limit=limit)
+        return self._dead_letters.read(subscriber=subscriber, limit=limit)
 
     def dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """One dead letter; raises `DeadLetterNotFound`."""
-        return self.dead_letter_box.get(dead_letter_id)
+        return self._dead_letters.get(dead_letter_id)
 
     def retry_dead_letter(self, dead_letter_id: int) -> None:
         """Handle a dead letter's event once more with its policy. On success the dead letter
@@ -458,21 +464,21 @@ class Subscribers:
         one more attempt and the new error, and `PolicyFailed` is raised. Also raises
         `DeadLetterNotFound`, `DeadLetterBusy` (being retried elsewhere), `UnknownSubscriber`
         (its policy is not one of these)."""
-        policy = self._policy(self.dead_letter_box.get(dead_letter_id).subscriber)
+        policy = self._policy(self._dead_letters.get(dead_letter_id).subscriber)
         token = uuid.uuid4().hex
-        letter = self.dead_letter_box.claim(dead_letter_id, token, self.lease_ttl)
+        letter = self._dead_letters.claim(dead_letter_id, token, self.lease_ttl)
         try:
             (stored,) = self.store.read_all(after=letter.position - 1, limit=1)
             event = self.emit.decode(stored)
             with self._connect() as connection:
                 policy.handle(connection, event)
-                self.dead_letter_box.resolve(connection, dead_letter_id, token)
+                self._dead_letters.resolve(connection, dead_letter_id, token)
                 connection.commit()
         except DeadLetterBusy:
             raise
         except Exception as error:
             text = describe_error(error)
-            self.dead_letter_box.fail(
+            self._dead_letters.fail(
                 dead_letter_id,
                 token,
                 error=text,
@@ -485,7 +491,7 @@ class Subscribers:
     def skip_dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """Drop a dead letter without handling its event; the one dropped. Raises
         `DeadLetterNotFound`, `DeadLetterBusy`."""
-        letter = self.dead_letter_box.skip(dead_letter_id)
+        letter = self._dead_letters.skip(dead_letter_id)
         log.info("dead letter skipped id=%d policy=%s", dead_letter_id, letter.subscriber)
         return letter
 

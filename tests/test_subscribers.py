@@ -27,7 +27,8 @@ from emit import (
     Subscribers,
     UnknownSubscriber,
 )
-from emit.checkpoints import LeaseLost
+from emit.checkpoints import Checkpoints, LeaseLost
+from emit.dead_letters import DeadLetters
 from tests.account import Account, Deposit, Deposited, account
 from tests.balances import balance_projection
 
@@ -56,10 +57,14 @@ def policy(handle: Handle = write_effect, **options: Any) -> Policy[Any]:
     return Policy("effects", handle, tables=[effects], **options)
 
 
+def engine_of(emit: AccountEmit) -> sa.Engine:
+    assert isinstance(emit.store, SqlEventStore)
+    return emit.store.engine
+
+
 def effect_counts(emit: AccountEmit) -> Counter[int]:
     """How many times the policy's effect happened, per event position."""
-    assert isinstance(emit.store, SqlEventStore)
-    with emit.store.engine.connect() as connection:
+    with engine_of(emit).connect() as connection:
         return Counter(connection.execute(sa.select(effects.c.position)).scalars())
 
 
@@ -214,7 +219,7 @@ def test_a_dead_letter_being_retried_elsewhere_is_left_alone(emit: AccountEmit) 
     deposits(emit, 13)
     subscribers.catch_up()
     (letter,) = subscribers.dead_letters()
-    subscribers.dead_letter_box.claim(letter.id, "someone else", ttl=60)
+    DeadLetters(engine_of(emit)).claim(letter.id, "someone else", ttl=60)
 
     with pytest.raises(DeadLetterBusy):
         subscribers.retry_dead_letter(letter.id)
@@ -285,19 +290,18 @@ def test_a_crash_between_handling_and_checkpoint_loses_and_duplicates_nothing(
     emit: AccountEmit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deposits(emit, 1, 2, 3)
-    crashing = Subscribers(emit, [policy()], lease_ttl=0.2)
-    advance = crashing.checkpoints.advance
+    advance = Checkpoints.advance
+    crashed: list[bool] = []
 
-    def advance_then_die(
-        connection: sa.Connection, name: str, owner: str, after: int, to: int
-    ) -> None:
-        advance(connection, name, owner, after, to)  # effect and checkpoint written, not committed
-        if to == 3:
+    def advance_then_die(self: Checkpoints, connection: sa.Connection, *args: Any) -> None:
+        advance(self, connection, *args)  # the effect and the checkpoint written, not committed
+        if args[-1] == 3 and not crashed:
+            crashed.append(True)
             raise Crash
 
-    monkeypatch.setattr(crashing.checkpoints, "advance", advance_then_die)
+    monkeypatch.setattr(Checkpoints, "advance", advance_then_die)
     with pytest.raises(Crash):
-        crashing.catch_up()
+        Subscribers(emit, [policy()], lease_ttl=0.2).catch_up()
     assert effect_counts(emit) == once_each(emit, range(1, 3))
 
     Subscribers(emit, [policy()]).catch_up()
@@ -308,18 +312,17 @@ def test_a_crash_between_handling_and_checkpoint_loses_and_duplicates_nothing(
 def run_killable_runner(url: str, hang_at: int, hanging: Any) -> None:
     """A runner process that hangs after handling event `hang_at` and moving the checkpoint
     past it, before the commit: the moment a crash would hurt most."""
-    emit: AccountEmit = Emit(account, store=SqlEventStore(url), handlers=[])
-    subscribers = Subscribers(emit, [policy()], poll_interval=0.01, lease_ttl=0.5)
-    advance = subscribers.checkpoints.advance
+    advance = Checkpoints.advance
 
-    def advance_then_hang(connection: sa.Connection, *args: Any) -> None:
-        advance(connection, *args)
+    def advance_then_hang(self: Checkpoints, connection: sa.Connection, *args: Any) -> None:
+        advance(self, connection, *args)
         if args[-1] == hang_at:
             hanging.set()
             time.sleep(3600)
 
-    subscribers.checkpoints.advance = advance_then_hang  # type: ignore[method-assign]
-    subscribers.start()
+    Checkpoints.advance = advance_then_hang  # type: ignore[method-assign]
+    emit: AccountEmit = Emit(account, store=SqlEventStore(url), handlers=[])
+    Subscribers(emit, [policy()], poll_interval=0.01, lease_ttl=0.5).start()
     time.sleep(3600)
 
 
@@ -375,13 +378,13 @@ def test_two_runners_never_handle_one_policy_at_once(
     for runner in runners:
         runner.start()
     deposits(writer)
-    for round_ in range(6):  # hand the policy from one runner to the other, and back
+    for _ in range(6):  # hand the policy from one runner to the other, and back
         deposits(writer, *range(1, 11))
-        holder = next(r for r in runners if r._held)
+        wait_for(lambda: any(r.holding for r in runners))
+        holder = next(r for r in runners if r.holding)
         holder.stop()
         deposits(writer, *range(1, 11))
         holder.start()
-        assert round_ < 6
     deposits(writer, *range(1, 11))
     wait_for(lambda: sum(effect_counts(writer).values()) == writer.store.head_position())
     for runner in runners:
@@ -394,15 +397,14 @@ def test_two_runners_never_handle_one_policy_at_once(
 
 
 def test_a_lease_expires_and_a_runner_that_lost_it_cannot_commit(emit: AccountEmit) -> None:
-    subscribers = Subscribers(emit, [policy()])
-    checkpoints = subscribers.checkpoints
+    Subscribers(emit, [policy()])  # makes the policy's checkpoint
+    checkpoints = Checkpoints(engine_of(emit))
     assert checkpoints.acquire("effects", "frozen", ttl=0.2) is not None
     assert checkpoints.acquire("effects", "other", ttl=5) is None  # not yet expired
     time.sleep(0.3)
     assert checkpoints.acquire("effects", "other", ttl=5) is not None
 
-    assert isinstance(emit.store, SqlEventStore)
-    with emit.store.engine.connect() as connection, pytest.raises(LeaseLost, match="frozen"):
+    with engine_of(emit).connect() as connection, pytest.raises(LeaseLost, match="frozen"):
         checkpoints.advance(connection, "effects", "frozen", 0, 1)
     assert checkpoints.renew(["effects"], "frozen", 5) == set()
     assert checkpoints.renew(["effects"], "other", 5) == {"effects"}
