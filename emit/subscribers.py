@@ -393,11 +393,13 @@ class Subscribers:
     # --- leases --------------------------------------------------------------------------------
 
     def _acquire(self) -> None:
-        """Try for the leases this runner lacks, at most once per poll."""
+        """Renew the leases this runner holds and try for those it lacks, at most once per
+        poll. (The heartbeat renews them too, while `handle` keeps this thread busy.)"""
         clock = time.monotonic()
         if clock < self._next_acquire:
             return
         self._next_acquire = clock + min(self.poll_interval, self.lease_ttl / 3)
+        self._renew()
         for policy in self.policies:
             if policy.name in self._held:
                 continue
