@@ -70,7 +70,8 @@ class Emit(Generic[C, E, S]):
     Guarantee: when `create` or `handle_command` returns, its events are durably stored.
 
     `projections` are kept up to date inside each append's transaction (emit/projections.py;
-    they need a `SqlEventStore`); making the `Emit` brings them up to the head first.
+    they need a `SqlEventStore`); making the `Emit` installs them (creates their tables and
+    brings them up to the head), unless the store was opened with `create=False`.
     `handlers` are told what happens (emit/handlers.py); the default is one `LoggingHandler`.
     `on_evict(entry, reason)` is called with each aggregate the pool lets go.
     """
@@ -102,7 +103,7 @@ class Emit(Generic[C, E, S]):
             [self._metrics, *([LoggingHandler()] if handlers is None else handlers)]
         )
         self.projections = Projections(projections, store=store, decode=self._recorded)
-        if self.projections:
+        if self.projections.install_on_open:
             self.projections.install()
 
     # --- commands ------------------------------------------------------------------------------

@@ -141,16 +141,24 @@ class ProjectionError(EmitError):
 
 
 class ProjectionOutOfDate(EmitError):
-    """The database's read model of a projection is of another revision, or ahead of the log:
-    a process running other projection code is writing to the same database."""
+    """The database's read model of a projection was never installed, is of another revision,
+    or is ahead of the log (a process running other projection code writes to the database)."""
 
-    def __init__(self, projection: str) -> None:
+    def __init__(self, projection: str, installed: bool = True) -> None:
         self.projection = projection
-        super().__init__(
-            f"Projection {projection!r} in the database does not match this code (it was built "
-            "by another revision, or is ahead of the log): is a process with other code "
-            "writing? Restarting this one rebuilds it with this code."
-        )
+        if not installed:
+            message = (
+                f"Projection {projection!r} is not installed in this database: call "
+                "emit.projections.install() (the web app's `flask init-db` does)."
+            )
+        else:
+            message = (
+                f"Projection {projection!r} in the database does not match this code (it was "
+                "built by another revision, or is ahead of the log): is a process with other "
+                "code writing? Installing it again (emit.projections.install()) rebuilds it "
+                "with this code."
+            )
+        super().__init__(message)
 
 
 class UnknownSubscriber(EmitError, LookupError):

@@ -113,6 +113,12 @@ class Projections:
     def names(self) -> list[str]:
         return [p.name for p in self._projections]
 
+    @property
+    def install_on_open(self) -> bool:
+        """Whether `Emit` installs them when it is made: unless the store was opened with
+        `create=False`, whose owner makes the schema (and installs these) itself."""
+        return self._store is not None and self._store.creates_schema
+
     def get(self, name: str) -> Projection[Any]:
         """The projection called `name`; raises `UnknownSubscriber`."""
         for projection in self._projections:
@@ -124,7 +130,10 @@ class Projections:
 
     def install(self) -> None:
         """Create the read models' tables, and bring each one up to the head: from where it
-        was, or from scratch if its revision changed. Run by `Emit` when it is made."""
+        was, or from scratch if its revision changed. Idempotent; run by `Emit` when it is made
+        (see `install_on_open`), else call it before the first append (a deploy step)."""
+        if not self._projections:
+            return
         store, checkpoints = self._sql()
         tables = [table for projection in self._projections for table in projection.tables]
         create_schema(store.engine, tables=tables)
@@ -165,9 +174,9 @@ class Projections:
         """Replay what another process appended without this projection."""
         _, checkpoints = self._sql()
         checkpoint = checkpoints.read(connection, projection.name)
-        if checkpoint is None or checkpoint.revision != projection.revision:
-            raise ProjectionOutOfDate(projection.name)
-        if checkpoint.position > up_to:
+        if checkpoint is None:
+            raise ProjectionOutOfDate(projection.name, installed=False)
+        if checkpoint.revision != projection.revision or checkpoint.position > up_to:
             raise ProjectionOutOfDate(projection.name)
         self._replay(connection, projection, checkpoint.position, up_to)
 

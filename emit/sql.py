@@ -278,6 +278,7 @@ class SqlEventStore:
         self._write_lock = threading.Lock()
         self._writer: sa.Connection | None = None
         self._closed = False
+        self.creates_schema = create
         if create:
             try:
                 create_schema(self.engine)

@@ -109,7 +109,8 @@ class Subscribers:
     long a policy stays locked to a runner that stopped renewing (crashed or frozen). `owner`
     names this runner in leases (default: host, process id and a random suffix).
 
-    Needs a `SqlEventStore`: checkpoints and dead letters live next to the events.
+    Needs a `SqlEventStore`: checkpoints and dead letters live next to the events. Making it
+    does no I/O; `install`, `start` or `catch_up` create what the policies need.
     """
 
     def __init__(
@@ -151,11 +152,20 @@ class Subscribers:
         self._waker = _Waker(self._wake)
         self._threads: list[threading.Thread] = []
         self._next_acquire = 0.0
+        self._installed = False
+
+    def install(self) -> None:
+        """Create the policies' tables and checkpoints where they are missing. Idempotent;
+        `start` (in its thread) and `catch_up` do it first, so making `Subscribers` does no
+        I/O. Raises `ValueError` if a policy's name is a projection's in the database."""
+        if self._installed:
+            return
         create_schema(self.store.engine, tables=[t for p in self.policies for t in p.tables])
-        self._checkpoints.ensure_all(POLICY, names)
+        self._checkpoints.ensure_all(POLICY, self.names)
         clash = [c.name for c in self._policy_checkpoints() if c.kind != POLICY]
         if clash:
             raise ValueError(f"Policy names {clash} belong to projections in the database.")
+        self._installed = True
 
     # --- running -------------------------------------------------------------------------------
 
@@ -216,6 +226,7 @@ class Subscribers:
         For tests, scripts and the CLI; not while `start`ed."""
         if self.running:
             raise RuntimeError("These subscribers are running in the background already.")
+        self.install()
         target = self.store.head_position()
         deadline = time.monotonic() + timeout
         before = self.handled
@@ -258,6 +269,7 @@ class Subscribers:
 
     def _work(self) -> float:
         """Process what is due; the seconds until something else will be (0: go on)."""
+        self.install()
         self._acquire()
         wait = self.poll_interval
         with self._lock:

@@ -279,6 +279,26 @@ def test_a_failing_rebuild_leaves_the_read_model_as_it_was(database_url: str) ->
     broken.close()
 
 
+def test_on_a_store_opened_without_creating_the_schema_projections_wait_for_install(
+    sqlite_url: str,
+) -> None:
+    plain = open_emit(sqlite_url)
+    plain.create("acc-1")
+    emit: AccountEmit = Emit(
+        account, store=SqlEventStore(sqlite_url, create=False), projections=[balance_projection]
+    )
+    assert not sa.inspect(engine_of(emit)).has_table("test_balances")
+    with pytest.raises(ProjectionOutOfDate, match=r"not installed .*`flask init-db`"):
+        emit.handle_command("acc-1", Deposit(1))
+
+    emit.projections.install()
+    emit.handle_command("acc-1", Deposit(1))
+
+    assert model(emit) == {"acc-1": (1, 1, True)}
+    plain.close()
+    emit.close()
+
+
 def test_projections_are_refused_on_a_store_without_sql() -> None:
     with pytest.raises(TypeError, match="need a SqlEventStore, not InMemoryEventStore"):
         Emit(account, store=InMemoryEventStore(), projections=[balance_projection])

@@ -26,6 +26,7 @@ from emit import (
     SqlEventStore,
     Subscribers,
     UnknownSubscriber,
+    create_schema,
 )
 from emit.checkpoints import Checkpoints, LeaseLost
 from emit.dead_letters import DeadLetters
@@ -397,7 +398,7 @@ def test_two_runners_never_handle_one_policy_at_once(
 
 
 def test_a_lease_expires_and_a_runner_that_lost_it_cannot_commit(emit: AccountEmit) -> None:
-    Subscribers(emit, [policy()])  # makes the policy's checkpoint
+    Subscribers(emit, [policy()]).install()  # makes the policy's checkpoint
     checkpoints = Checkpoints(engine_of(emit))
     assert checkpoints.acquire("effects", "frozen", ttl=0.2) is not None
     assert checkpoints.acquire("effects", "other", ttl=5) is None  # not yet expired
@@ -415,6 +416,7 @@ def test_status_lists_projections_and_policies_with_their_lag(sqlite_url: str) -
         account, store=SqlEventStore(sqlite_url), projections=[balance_projection], handlers=[]
     )
     subscribers = Subscribers(emit, [policy()])
+    subscribers.install()
     deposits(emit, 1, 2)
 
     before = {s.name: (s.kind, s.position, s.lag, s.state) for s in subscribers.status()}
@@ -430,6 +432,20 @@ def test_status_lists_projections_and_policies_with_their_lag(sqlite_url: str) -
     emit.close()
 
 
+def test_making_subscribers_does_no_io_until_they_are_installed(sqlite_url: str) -> None:
+    emit: AccountEmit = Emit(account, store=SqlEventStore(sqlite_url, create=False))
+    subscribers = Subscribers(emit, [policy()])  # the database has no tables yet
+    emit.store.engine.dispose()  # type: ignore[attr-defined]
+
+    create_schema(engine_of(emit))
+    subscribers.install()
+    subscribers.install()
+
+    assert [s.name for s in subscribers.status()] == ["effects"]
+    assert effect_counts(emit) == Counter()
+    emit.close()
+
+
 def test_subscribers_need_sql_and_names_of_their_own(sqlite_url: str) -> None:
     with pytest.raises(TypeError, match="need a SqlEventStore"):
         Subscribers(Emit(account, store=InMemoryEventStore()), [policy()])
@@ -440,4 +456,8 @@ def test_subscribers_need_sql_and_names_of_their_own(sqlite_url: str) -> None:
         Subscribers(emit, [Policy("balances", write_effect)])
     with pytest.raises(ValueError, match="unique"):
         Subscribers(emit, [policy(), policy()])
+    other: AccountEmit = Emit(account, store=SqlEventStore(sqlite_url))
+    clashing = Subscribers(other, [Policy("balances", write_effect)])
+    with pytest.raises(ValueError, match=r"\['balances'\] belong to projections"):
+        clashing.install()
     emit.close()
