@@ -382,9 +382,10 @@ def test_two_runners_never_handle_one_policy_at_once(
     for _ in range(6):  # hand the policy from one runner to the other, and back
         deposits(writer, *range(1, 11))
         wait_for(lambda: any(r.holding for r in runners))
-        holder = next(r for r in runners if r.holding)
+        holder, other = runners if runners[0].holding else runners[::-1]
         holder.stop()
         deposits(writer, *range(1, 11))
+        wait_for(lambda: bool(other.holding))  # noqa: B023 (called right here)
         holder.start()
     deposits(writer, *range(1, 11))
     wait_for(lambda: sum(effect_counts(writer).values()) == writer.store.head_position())
