@@ -227,6 +227,7 @@ class Subscribers:
         if self.running:
             raise RuntimeError("These subscribers are running in the background already.")
         self.install()
+        self._stopping.clear()  # a stopped runner may catch up by hand
         target = self.store.head_position()
         deadline = time.monotonic() + timeout
         before = self.handled

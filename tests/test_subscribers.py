@@ -281,6 +281,8 @@ def test_the_runner_wakes_when_its_emit_appends_and_polls_for_other_writers(
     assert effect_counts(emit) == once_each(emit)
     (status,) = subscribers.status()
     assert (status.state, status.owner) == ("stopped", None)
+    deposits(emit, 3)
+    assert subscribers.catch_up() == 1  # a stopped runner can still catch up by hand
 
 
 class Crash(BaseException):

@@ -59,6 +59,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         EMIT_SUBSCRIBERS_POLL_INTERVAL=1.0,
         # Seconds between refreshes of the operations page while it is open.
         OPS_REFRESH_SECONDS=2,
+        # Issuing a receipt: tries before a checkout becomes a dead letter, and the wait after
+        # the first failure (it doubles each time).
+        RECEIPTS_MAX_ATTEMPTS=4,
+        RECEIPTS_FIRST_RETRY_WAIT=1.0,
         # Rows per dashboard page.
         CARTS_PER_PAGE=20,
         # Products in the dashboard's best sellers.

@@ -35,8 +35,12 @@ def init_app(app: Flask) -> None:
         projections=PROJECTIONS,
     )
     app.extensions[EXTENSION] = emit
+    receipts = receipt_policy(
+        max_attempts=app.config["RECEIPTS_MAX_ATTEMPTS"],
+        first_wait=app.config["RECEIPTS_FIRST_RETRY_WAIT"],
+    )
     app.extensions[SUBSCRIBERS] = Subscribers(
-        emit, [receipt_policy], poll_interval=app.config["EMIT_SUBSCRIBERS_POLL_INTERVAL"]
+        emit, [receipts], poll_interval=app.config["EMIT_SUBSCRIBERS_POLL_INTERVAL"]
     )
 
 

@@ -29,6 +29,7 @@ def make_app(store_url: str, **config: Any) -> Flask:
             # Tests run the policies themselves (`get_subscribers(app).catch_up()`), when they
             # want them: no background thread per test app.
             "EMIT_RUN_SUBSCRIBERS": False,
+            "RECEIPTS_FIRST_RETRY_WAIT": 0.001,
             **config,
         }
     )
