@@ -79,7 +79,7 @@ def test_init_db_installs_the_read_models_over_existing_events(sqlite_url: str) 
     with Emit(cart_decider, store=SqlEventStore(sqlite_url)) as before:  # no read models yet
         before.create("cart-old")
         before.handle_command("cart-old", AddItem("BEAN-1K", 2))
-    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url})
+    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url, "EMIT_RUN_SUBSCRIBERS": False})
     try:
         assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
         client = app.test_client()
