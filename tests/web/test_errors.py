@@ -219,7 +219,8 @@ def test_no_input_produces_a_500(
         f"/carts/{path_sku}/items",
     ]:
         response = client.post(url, data=data, headers=headers)
-        assert response.status_code in {200, 303, 400, 404, 405, 413, 422}, (url, data)
+        # 308: Werkzeug's redirect for a doubled slash in the path, e.g. a sku of "0/".
+        assert response.status_code in {200, 303, 308, 400, 404, 405, 413, 422}, (url, data)
     assert client.get(f"/?after={path_sku}", headers=headers).status_code in {200, 400}
 
 
