@@ -97,6 +97,20 @@ class Checkpoints:
         self.engine = engine
         self._clock = database_clock(engine)
         self._insert = _dialect_insert(engine)
+        c = checkpoints.c
+        bind = sa.bindparam
+        # Runs in every append's transaction, once per projection: compiled once, and run on
+        # the driver's cursor, like the store's own statements.
+        self._advance_projection = _compiled(
+            engine,
+            sa.update(checkpoints)
+            .where(
+                c.name == bind("name"),
+                c.revision == bind("revision"),
+                c.position == bind("after"),
+            )
+            .values(position=bind("to")),
+        )
 
     def _write(self) -> sa.Connection:
         return self.engine.connect().execution_options(emit_write=True)
@@ -161,14 +175,14 @@ class Checkpoints:
         self, connection: sa.Connection, name: str, revision: int, after: int, to: int
     ) -> bool:
         """Move a projection of `revision` from `after` to `to`; False (nothing changed) if it
-        is elsewhere or of another revision."""
-        c = checkpoints.c
-        result = connection.execute(
-            sa.update(checkpoints)
-            .where(c.name == name, c.revision == revision, c.position == after)
-            .values(position=to, updated_at=now())
-        )
-        return result.rowcount == 1
+        is elsewhere or of another revision. (`updated_at` keeps the time of the last rebuild.)"""
+        params = {"name": name, "revision": revision, "after": after, "to": to}
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._advance_projection, params)
+            return bool(cursor.rowcount == 1)
+        finally:
+            cursor.close()
 
     def advance(
         self, connection: sa.Connection, name: str, owner: str, after: int, to: int
@@ -272,6 +286,14 @@ class Checkpoints:
                 .values(owner=None, lease_expires=None)
             )
             connection.commit()
+
+
+def _compiled(engine: sa.Engine, statement: sa.ClauseElement) -> str:
+    """`statement` as SQL text for the engine's driver, with named parameters."""
+    dialect = engine.dialect
+    if dialect.name == "sqlite":
+        dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]
+    return str(statement.compile(dialect=dialect))
 
 
 def _checkpoint(row: Any) -> Checkpoint:
