@@ -182,7 +182,14 @@ def test_a_bug_is_a_500_page_that_reveals_nothing(sqlite_url: str) -> None:
 def app_without_tables(sqlite_url: str) -> Iterator[Flask]:
     from webapp import create_app
 
-    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url, "WTF_CSRF_ENABLED": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "EMIT_STORE_URL": sqlite_url,
+            "WTF_CSRF_ENABLED": False,
+            "EMIT_RUN_SUBSCRIBERS": False,
+        }
+    )
     yield app
     get_emit(app).close()
 
