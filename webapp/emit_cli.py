@@ -60,7 +60,10 @@ T = TypeVar("T")
 @emit_group.command("history")
 @click.argument("cart_id")
 def history_command(cart_id: str) -> None:
-    """A cart's events, one a line, with the cart's total after each."""
+    """A cart's events, as a table.
+
+    One event a line: version, position, time, type, what happened, and the cart's total after.
+    """
     timeline = CartTimeline(_history(cart_id))
     cart = timeline.states[-1]
     status = {"open": "open", "checked_out": "checked out"}.get(cart.status, cart.status)
@@ -93,7 +96,10 @@ def history_command(cart_id: str) -> None:
 @click.option("--version", "version", type=click.IntRange(min=0), help="The version to replay to.")
 @click.option("--at", "at", help="A time in ISO 8601: replay to the last version at or before it.")
 def replay_command(cart_id: str, version: int | None, at: str | None) -> None:
-    """The cart as it was at a version (the latest by default), as JSON."""
+    """A cart as it was at a version, as JSON.
+
+    The latest version unless --version or --at says otherwise.
+    """
     if version is not None and at is not None:
         raise click.UsageError("Give --version or --at, not both.")
     timeline = CartTimeline(_history(cart_id))
@@ -121,7 +127,9 @@ def replay_command(cart_id: str, version: int | None, at: str | None) -> None:
 @emit_group.command("export")
 @click.argument("cart_id")
 def export_command(cart_id: str) -> None:
-    """A cart's stream as emit.stream/1 JSON, say to keep as a test fixture.
+    """A cart's events as emit.stream/1 JSON.
+
+    For instance to keep as a test fixture.
 
     The same document as the web app's /carts/CART_ID/events.json.
     """
