@@ -129,9 +129,7 @@ def replay_command(cart_id: str, version: int | None, at: str | None) -> None:
 def export_command(cart_id: str) -> None:
     """A cart's events as emit.stream/1 JSON.
 
-    For instance to keep as a test fixture.
-
-    The same document as the web app's /carts/CART_ID/events.json.
+    The web app's /carts/CART_ID/events.json, for instance to keep as a test fixture.
     """
     document = export_stream(cart_decider, _history(cart_id))
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
