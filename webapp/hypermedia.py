@@ -22,7 +22,8 @@ HTMX_CONFIG: dict[str, Any] = {
     "allowEval": False,
     "allowScriptTags": False,
     # New content gets htmx's behaviour in the same moment it appears: a form swapped in is
-    # never, however briefly, a plain form that a quick Enter would submit the old way.
+    # never, however briefly, a plain form that a quick Enter would submit the old way. (Before
+    # htmx has arrived at all, static/js/before_htmx.js holds such a submit for it.)
     "defaultSettleDelay": 0,
     # "Back" loads the page afresh instead of restoring a stale snapshot of a cart.
     "historyCacheSize": 0,
