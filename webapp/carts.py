@@ -11,6 +11,7 @@ reload shows the cart as stored: the page is always rendered from emit.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,36 +102,60 @@ def remove_line(cart_id: str, sku: str) -> Response:
 
 @bp.post("/<cart_id>/checkout")
 def check_out(cart_id: str) -> Response:
+    """Check the cart out, once: the form says which version of the cart its page showed, and
+    finding the cart checked out right after that version means this page's checkout already
+    happened (a double click without JavaScript, a resent form, the same page in two tabs).
+    That gets the answer the first submission got, the receipt, not an error."""
     cart_id = forms.cart_id(cart_id)
-    return _handle(cart_id, CheckOut(), "checkout")
+    shown = forms.shown_version(request.form)
+
+    def checked_out_as_shown(latest: Aggregate[Cart]) -> bool:
+        return (
+            shown is not None
+            and latest.state.status == "checked_out"
+            and latest.version == shown + 1  # the checkout came straight after what was shown
+        )
+
+    return _handle(cart_id, CheckOut(), "checkout", already_done=checked_out_as_shown)
 
 
-def _handle(cart_id: str, command: CartCommand, where: str) -> Response:
+def _handle(
+    cart_id: str,
+    command: CartCommand,
+    where: str,
+    *,
+    already_done: Callable[[Aggregate[Cart]], bool] | None = None,
+) -> Response:
     """Run the command; answer as the request wants. `where` names the action (see
-    `Rejection`), so the answer can point back at it."""
+    `Rejection`), so the answer can point back at it. A rejected command for which
+    `already_done(latest)` holds is a repeat of one that succeeded: it is answered as a success
+    (and records nothing)."""
     fragment = wants_fragment()
     try:
         result = get_emit().handle_command(cart_id, command)
     except AggregateNotFound:
         abort(404, no_such_cart(cart_id))
     except CommandRejected as rejected:
-        return _rejected(cart_id, Rejection(where, rejected.reason), fragment=fragment)
+        latest = _load(cart_id)  # the rejection was decided on the latest state: show that one
+        if already_done is None or not already_done(latest):
+            return _rejected(latest, Rejection(where, rejected.reason), fragment=fragment)
+        aggregate = latest
+    else:
+        aggregate = Aggregate(result.aggregate_id, result.version, result.state)
     kind, _, sku = where.partition(":")
     if not fragment:
         # Back to where the shopper was: the product's card, or the line while it exists.
         anchor = "cart-panel"
         if kind == "add":
             anchor = f"product-{sku}"
-        elif kind == "line" and result.state.line(sku) is not None:
+        elif kind == "line" and aggregate.state.line(sku) is not None:
             anchor = f"line-{sku}"
         return see_other(url_for(".show", cart_id=cart_id, _anchor=anchor))
-    aggregate = Aggregate(result.aggregate_id, result.version, result.state)
     return fragment_response(_regions(_view(aggregate), product_sku=sku or None))
 
 
-def _rejected(cart_id: str, rejection: Rejection, *, fragment: bool) -> Response:
+def _rejected(aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: bool) -> Response:
     """Nothing changed; show the cart as it is, with the reason next to the action."""
-    aggregate = _load(cart_id)  # the rejection was decided on the latest state: show that one
     cart = aggregate.state
     kind, _, sku = rejection.where.partition(":")
     if not cart.is_open or (kind == "line" and cart.line(sku) is None):

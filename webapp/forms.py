@@ -76,8 +76,9 @@ def change_quantity(line_sku: str, form: Mapping[str, str]) -> ChangeQuantity:
 
 
 def version(value: str, *, what: str = "a version") -> int:
-    """A version from a query string: a whole number from 0. Whether the cart has that version
-    is the view's question (a 404); this only refuses what cannot be a version (a 400)."""
+    """A version from a query string or a form: a whole number from 0. Whether the cart has
+    that version is the view's question (a 404); this only refuses what cannot be a version (a
+    400)."""
     if not _VERSION.fullmatch(value):
         if re.fullmatch(r"[0-9]+", value):
             raise BadRequest(f"{_shown(value)} is far too large to be {what}.")
@@ -85,6 +86,13 @@ def version(value: str, *, what: str = "a version") -> int:
             f"{_shown(value)} is not {what}: versions are whole numbers counted from 0, like 3."
         )
     return int(value)
+
+
+def shown_version(form: Mapping[str, str]) -> int | None:
+    """The version of the cart that the page sending `form` showed; None if the form does not
+    say (a page rendered before the field existed, or a client of its own)."""
+    raw = form.get("version", "").strip()
+    return version(raw, what="the version of a cart") if raw else None
 
 
 def moment(value: str) -> datetime:

@@ -200,6 +200,46 @@ def test_checking_out_with_htmx_swaps_panel_badge_and_catalog(
     assert "Checked out" in element(body, "cart-badge")
 
 
+def test_a_second_checkout_from_the_same_page_gets_the_receipt(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """A double click without JavaScript, or the same page in two tabs, posts the form twice:
+    the second finds that page's checkout done and answers as the first did, not with an error."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    form = element(client.get(f"/carts/{cart_id}").text, "cart-panel").split('id="check-out"')[0]
+    assert '<input type="hidden" name="version" value="2">' in form
+    checkout = f"/carts/{cart_id}/checkout"
+
+    for _ in range(2):
+        response = client.post(checkout, data={"version": "2"})
+        assert response.status_code == 303
+        assert response.headers["Location"] == f"/carts/{cart_id}#cart-panel"
+    fragment = client.post(checkout, data={"version": "2"}, headers=HTMX)
+    assert fragment.status_code == 200
+    panel = element(fragment.text, "cart-panel")
+    assert "Receipt" in panel
+    assert 'role="alert"' not in panel
+    assert emit.aggregate(cart_id).version == 3  # checked out once
+
+
+def test_a_checkout_from_a_page_that_showed_another_cart_is_rejected(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """The page showed version 2; another tab added a mug and checked out: not what this
+    page's shopper saw, so not their checkout."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))
+    emit.handle_command(cart_id, CheckOut())
+    response = client.post(f"/carts/{cart_id}/checkout", data={"version": "2"})
+    assert response.status_code == 422
+    assert "checked out and can no longer change" in element(response.text, "cart-panel")
+    malformed = client.post(f"/carts/{cart_id}/checkout", data={"version": "two"})
+    assert malformed.status_code == 400
+    assert "is not the version of a cart" in malformed.text
+
+
 # --- rejections: nothing changes, the reason shows next to the action ----------------------
 
 
