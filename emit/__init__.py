@@ -22,8 +22,16 @@ from emit.errors import (
 from emit.memory import InMemoryEventStore
 from emit.pool import Aggregate, AggregatePool, LiveAggregate
 from emit.recorded import Metadata, RecordedEvent
+from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, create_schema, make_engine
-from emit.store import AppendRequest, EventStore, NewEvent, StoredEvent, StreamInfo
+from emit.store import (
+    AppendRequest,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    StoredSnapshot,
+    StreamInfo,
+)
 
 __all__ = [
     "Aggregate",
@@ -47,9 +55,11 @@ __all__ = [
     "Metadata",
     "NewEvent",
     "RecordedEvent",
+    "Snapshots",
     "SqlEventStore",
     "StorageError",
     "StoredEvent",
+    "StoredSnapshot",
     "StreamInfo",
     "VersionOutOfRange",
     "check_aggregate_id",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -210,6 +211,14 @@ def _compile(hint: Any, *, decoding: bool) -> Convert:
             raise CodecError(f"only str keys can be stored in a mapping, not {hint!r}")
         return _mapping(convert(value), decoding)
     raise CodecError(f"emit cannot store values of type {hint!r}")
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text for JSON-ready data, as emit stores it (readable non-ASCII text)."""
+    return _json_encoder.encode(value)
+
+
+_json_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def check_storable(cls: type) -> None:

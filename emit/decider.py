@@ -83,6 +83,11 @@ class Decider(Generic[C, E, S]):
         object.__setattr__(self, "_encoders", {n: encoder(c) for n, c in by_name.items()})
         object.__setattr__(self, "_decoders", {n: decoder(c) for n, c in by_name.items()})
 
+    @property
+    def schema_versions(self) -> Mapping[str, int]:
+        """Each event type's name and current schema version."""
+        return dict(self._schema)
+
     def genesis_events(self, aggregate_id: str) -> Sequence[object]:
         events = (
             self.genesis(aggregate_id)

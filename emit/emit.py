@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from emit.codec import CodecError
+from emit.codec import CodecError, to_json
 from emit.commit import GroupCommit
 from emit.decider import Decider
 from emit.errors import (
@@ -24,6 +24,7 @@ from emit.errors import (
 )
 from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
+from emit.snapshots import Snapshots
 from emit.store import AppendRequest, EventStore, NewEvent, StoredEvent, StreamInfo
 
 C = TypeVar("C")
@@ -56,6 +57,11 @@ class Emit(Generic[C, E, S]):
     `max_retries` times.
 
     Guarantee: when `create` or `handle_command` returns, its events are durably stored.
+
+    With `snapshot_every=N`, the state is also stored every N versions (emit/snapshots.py), and
+    loading an aggregate or `state_at` replays at most N-1 events after the latest snapshot.
+    States are the same as without snapshots. Bump `snapshot_version` if `evolve` depends on
+    code outside the modules that define it, the state and the events, and that code changes.
     """
 
     def __init__(
@@ -67,6 +73,8 @@ class Emit(Generic[C, E, S]):
         idle_expiry: float | None = None,
         max_retries: int = 10,
         on_evict: EvictionHandler | None = None,
+        snapshot_every: int | None = None,
+        snapshot_version: str | int = 0,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries cannot be negative, not {max_retries}.")
@@ -77,6 +85,9 @@ class Emit(Generic[C, E, S]):
             pool_size, idle_expiry=idle_expiry, on_evict=on_evict
         )
         self._commit = GroupCommit(store.append_many)
+        self._snapshots: Snapshots[S] | None = None
+        if snapshot_every is not None:
+            self._snapshots = Snapshots(decider, snapshot_every, snapshot_version)
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -159,6 +170,11 @@ class Emit(Generic[C, E, S]):
                     self.pool.discard(aggregate_id)
                     raise result
                 live.current = decision.after()
+                if self._snapshots is not None and self._snapshots.due(
+                    decision.base.version, live.current.version
+                ):
+                    current = live.current
+                    self._snapshots.write(self.store, aggregate_id, current.version, current.state)
                 return CommandResult(
                     aggregate_id,
                     live.current.state,
@@ -211,8 +227,7 @@ class Emit(Generic[C, E, S]):
         """The state replayed to `version` (0 is the initial state), without touching the live
         aggregate. Raises `AggregateNotFound`, `VersionOutOfRange`."""
         self._check_version(aggregate_id, version)
-        stored = self.store.read_stream(aggregate_id, up_to=version)
-        return self.decider.fold(self.decider.initial_state, (self._decode(s) for s in stored))
+        return self._replay(aggregate_id, up_to=version)[1]
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent[E]]:
         """Events of every aggregate with a global position above `after`, in position order."""
@@ -248,13 +263,25 @@ class Emit(Generic[C, E, S]):
         live = self.pool.get(aggregate_id)
         if live is None:
             check_aggregate_id(aggregate_id)
-            stored = self.store.read_stream(aggregate_id)
-            if not stored:
+            version, state = self._replay(aggregate_id)
+            if version == 0:
                 raise AggregateNotFound(aggregate_id)
-            state = self.decider.fold(self.decider.initial_state, (self._decode(s) for s in stored))
-            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, stored[-1].version, state)))
-            log.debug("loaded %s at version %d", aggregate_id, stored[-1].version)
+            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, version, state)))
+            log.debug("loaded %s at version %d", aggregate_id, version)
         return live
+
+    def _replay(self, aggregate_id: str, up_to: int | None = None) -> tuple[int, S]:
+        """`(version, state)` at `up_to` (default: the latest), from the latest snapshot at or
+        below it and the events after that; `(0, initial state)` for a missing aggregate."""
+        snapshots = self._snapshots
+        found = None if snapshots is None else snapshots.read(self.store, aggregate_id, up_to)
+        start, state = (0, self.decider.initial_state) if found is None else found
+        stored = self.store.read_stream(aggregate_id, after=start, up_to=up_to)
+        version = stored[-1].version if stored else start
+        state = self.decider.fold(state, (self._decode(s) for s in stored))
+        if snapshots is not None and snapshots.due(start, version):
+            snapshots.write(self.store, aggregate_id, version, state)
+        return version, state
 
     def _catch_up(self, live: LiveAggregate[S]) -> None:
         """Apply events other writers stored after our version. Call with `live.lock` held."""
@@ -274,7 +301,7 @@ class Emit(Generic[C, E, S]):
 
     def _new_event(self, event: object, metadata_json: str) -> NewEvent:
         type_name, schema_version, data = self.decider.encode(event)
-        return NewEvent(uuid.uuid4(), type_name, schema_version, _dumps(data), metadata_json)
+        return NewEvent(uuid.uuid4(), type_name, schema_version, to_json(data), metadata_json)
 
     def _metadata_json(self, command: str, extra: Mapping[str, Any] | None) -> str:
         command_id = str(uuid.uuid4())
@@ -289,7 +316,7 @@ class Emit(Generic[C, E, S]):
                 raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
             document.update(extra)
         try:
-            return _dumps(document)
+            return to_json(document)
         except TypeError as error:
             raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
 
@@ -377,10 +404,6 @@ def _metadata(stored: StoredEvent, metadata_json: str) -> Metadata:
         command=document.pop("command", None),
         extra=document,
     )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 __all__: Sequence[str] = ("CommandResult", "Emit", "check_aggregate_id")

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from emit.errors import ConcurrencyError
-from emit.store import AppendRequest, AppendResult, StoredEvent, StreamInfo, check_requests
+from emit.store import (
+    AppendRequest,
+    AppendResult,
+    StoredEvent,
+    StoredSnapshot,
+    StreamInfo,
+    check_requests,
+)
 
 
 class InMemoryEventStore:
@@ -21,6 +28,7 @@ class InMemoryEventStore:
         self._log: list[StoredEvent] = []
         self._streams: dict[str, list[StoredEvent]] = {}
         self._created: dict[str, datetime] = {}
+        self._snapshots: dict[tuple[str, str], dict[int, StoredSnapshot]] = {}
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)
@@ -105,6 +113,19 @@ class InMemoryEventStore:
     def head_position(self) -> int:
         with self._lock:
             return len(self._log)
+
+    def write_snapshot(self, snapshot: StoredSnapshot) -> None:
+        with self._lock:
+            versions = self._snapshots.setdefault((snapshot.stream_id, snapshot.key), {})
+            versions.setdefault(snapshot.version, snapshot)
+
+    def read_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> StoredSnapshot | None:
+        with self._lock:
+            versions = self._snapshots.get((stream_id, key), {})
+            eligible = [v for v in versions if up_to is None or v <= up_to]
+            return versions[max(eligible)] if eligible else None
 
     def close(self) -> None:
         """Nothing to release; the events stay readable."""

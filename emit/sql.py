@@ -8,6 +8,8 @@ Three tables, defined once below with SQLAlchemy Core:
 - `emit_head`: a single row holding the last global position. Every append bumps it inside its
   transaction, which serialises appends on that row: positions are gap-free and in commit
   order, so a reader tailing `read_all` never skips an event that commits late.
+- `emit_snapshots`: states of streams at some versions (see emit/snapshots.py), a cache beside
+  the events: deleting rows from it loses nothing.
 
 Durability: SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
 returns) and a busy timeout, so processes sharing a file wait for each other instead of
@@ -37,6 +39,7 @@ from emit.store import (
     AppendResult,
     NewEvent,
     StoredEvent,
+    StoredSnapshot,
     StreamInfo,
     check_requests,
 )
@@ -80,6 +83,15 @@ head = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+snapshots = sa.Table(
+    "emit_snapshots",
+    metadata,
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
 )
 
 _EVENT_COLUMNS = [
@@ -241,6 +253,22 @@ class _Statements:
             .offset(bind("offset"))  # SQLite's compiler insists on an OFFSET after a bound LIMIT
         )
         self.count_streams = sql(sa.select(sa.func.count()).select_from(streams))
+        self.write_snapshot = sql(
+            insert(snapshots)
+            .values({c.name: bind(c.name) for c in snapshots.columns})
+            .on_conflict_do_nothing()
+        )
+        self.read_snapshot = sql(
+            sa.select(snapshots.c.version, snapshots.c.state)
+            .where(
+                snapshots.c.stream_id == bind("stream_id"),
+                snapshots.c.key == bind("key"),
+                snapshots.c.version <= bind("up_to"),
+            )
+            .order_by(snapshots.c.version.desc())
+            .limit(bind("limit"))
+            .offset(bind("offset"))
+        )
 
 
 class SqlEventStore:
@@ -443,6 +471,25 @@ class SqlEventStore:
         self._drop_writer()
         return StorageError("append events", stream_id, error)
 
+    def write_snapshot(self, snapshot: StoredSnapshot) -> None:
+        params = {
+            "stream_id": snapshot.stream_id,
+            "key": snapshot.key,
+            "version": snapshot.version,
+            "state": snapshot.state,
+        }
+        with self._write_lock:
+            try:
+                writer = self._writer_connection()
+                with writer.begin():
+                    cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                    try:
+                        cursor.execute(self._sql.write_snapshot, params)
+                    finally:
+                        cursor.close()
+            except Exception as error:
+                raise self._failed(error, snapshot.stream_id) from error
+
     # --- reading -------------------------------------------------------------------------------
 
     def read_stream(
@@ -479,6 +526,19 @@ class SqlEventStore:
     def head_position(self) -> int:
         rows = self._query("read the head position", None, self._sql.head, {})
         return int(rows[0][0]) if rows else 0
+
+    def read_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> StoredSnapshot | None:
+        params = {
+            "stream_id": stream_id,
+            "key": key,
+            "up_to": _MAX_VERSION if up_to is None else up_to,
+            "limit": 1,
+            "offset": 0,
+        }
+        rows = self._query("read a snapshot", stream_id, self._sql.read_snapshot, params)
+        return StoredSnapshot(stream_id, int(rows[0][0]), key, rows[0][1]) if rows else None
 
     def _query(
         self, operation: str, stream_id: str | None, sql: str, params: dict[str, Any]

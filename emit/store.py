@@ -12,6 +12,8 @@ Guarantees every store gives:
 - Global positions are 1, 2, 3, ... across all streams with no gap, in commit order: a reader of
   `read_all(after=p)` never misses an event that commits later with a smaller position.
 - When `append_many` returns, the events are durable.
+- Snapshots are a cache beside the events, never the truth: `read_snapshot` returns the latest
+  snapshot written with a given key at or below a version, or None. Losing one costs a replay.
 """
 
 from __future__ import annotations
@@ -57,6 +59,18 @@ class StreamInfo:
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    """A stream's state at `version`, as JSON text. `key` names the code that wrote it: a
+    reader asks only for snapshots with its own key, so a changed domain never reads a state
+    its code would not have produced (see emit/snapshots.py)."""
+
+    stream_id: str
+    version: int
+    key: str
+    state: str
 
 
 # Runs inside the append's transaction, after the events are written and before the commit, with
@@ -120,6 +134,18 @@ class EventStore(Protocol):
         ...
 
     def count_streams(self) -> int: ...
+
+    def write_snapshot(self, snapshot: StoredSnapshot) -> None:
+        """Keep a snapshot. Writing one that exists (same stream, key and version) is a no-op.
+        A snapshot is not part of any append and may be lost; nothing depends on it."""
+        ...
+
+    def read_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> StoredSnapshot | None:
+        """The snapshot of `stream_id` written with `key` with the highest version `<= up_to`
+        (any version without it); None if there is none."""
+        ...
 
     def head_position(self) -> int:
         """The position of the last committed event; 0 for an empty store."""

@@ -18,6 +18,7 @@ from emit import (
     SqlEventStore,
     StorageError,
     StoredEvent,
+    StoredSnapshot,
 )
 from emit.store import append_one
 
@@ -367,3 +368,39 @@ def test_schema_creation_is_idempotent(database_url: str) -> None:
     store = SqlEventStore(database_url)
     assert store.head_position() == 1
     store.close()
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def test_the_latest_snapshot_at_or_below_a_version_is_read(store: EventStore) -> None:
+    append(store, "a", 0, *[new(n=n) for n in range(10)])
+    for version in (3, 6, 9):
+        store.write_snapshot(StoredSnapshot("a", version, "k1", f'{{"v":{version}}}'))
+
+    assert store.read_snapshot("a", "k1") == StoredSnapshot("a", 9, "k1", '{"v":9}')
+    assert store.read_snapshot("a", "k1", up_to=8) == StoredSnapshot("a", 6, "k1", '{"v":6}')
+    assert store.read_snapshot("a", "k1", up_to=6) == StoredSnapshot("a", 6, "k1", '{"v":6}')
+    assert store.read_snapshot("a", "k1", up_to=2) is None
+
+
+def test_snapshots_are_kept_apart_by_stream_and_key(store: EventStore) -> None:
+    append(store, "a", 0, new(), new())
+    append(store, "b", 0, new(), new())
+    store.write_snapshot(StoredSnapshot("a", 2, "old-code", "{}"))
+
+    assert store.read_snapshot("a", "new-code") is None
+    assert store.read_snapshot("b", "old-code") is None
+    assert store.read_snapshot("nope", "old-code") is None
+
+
+def test_writing_a_snapshot_twice_keeps_the_first(open_store: StoreFactory) -> None:
+    store = open_store()
+    append(store, "a", 0, new(), new())
+    store.write_snapshot(StoredSnapshot("a", 2, "k", '{"first":true}'))
+    store.write_snapshot(StoredSnapshot("a", 2, "k", '{"first":false}'))
+
+    again = open_store()
+
+    assert again.read_snapshot("a", "k") == StoredSnapshot("a", 2, "k", '{"first":true}')
+    assert again.read_stream("a") == store.read_stream("a")  # events untouched
