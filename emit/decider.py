@@ -125,10 +125,11 @@ class Decider(Generic[C, E, S]):
 
     def decode(self, type_name: str, schema_version: int, data: Any) -> object:
         """The event object for stored data; raises `CodecError` saying what does not fit."""
-        cls = self._by_name.get(type_name)
-        if cls is None:
+        current = self._schema.get(type_name)
+        if current == schema_version:  # the usual case, in one look-up: nothing to upcast
+            return self._decoders[type_name](data)
+        if current is None:
             raise CodecError(f"decider {self.name!r} has no event type {type_name!r}")
-        current = self._schema[type_name]
         if schema_version > current:
             raise CodecError(
                 f"stored with schema version {schema_version}, newer than this code's {current}"

@@ -6,11 +6,11 @@ import json
 import logging
 import unicodedata
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from emit.codec import CodecError, to_json
+from emit.codec import CodecError, from_json, to_json
 from emit.commit import GroupCommit
 from emit.decider import Decider
 from emit.errors import (
@@ -25,7 +25,14 @@ from emit.errors import (
 from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
 from emit.snapshots import Snapshots
-from emit.store import AppendRequest, EventStore, NewEvent, StoredEvent, StreamInfo
+from emit.store import (
+    AppendRequest,
+    EventData,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    StreamInfo,
+)
 
 C = TypeVar("C")
 E = TypeVar("E")
@@ -276,9 +283,9 @@ class Emit(Generic[C, E, S]):
         snapshots = self._snapshots
         found = None if snapshots is None else snapshots.read(self.store, aggregate_id, up_to)
         start, state = (0, self.decider.initial_state) if found is None else found
-        stored = self.store.read_stream(aggregate_id, after=start, up_to=up_to)
-        version = stored[-1].version if stored else start
-        state = self.decider.fold(state, (self._decode(s) for s in stored))
+        rows = self.store.read_stream_data(aggregate_id, after=start, up_to=up_to)
+        version = rows[-1][0] if rows else start
+        state = self.decider.fold(state, self._events(aggregate_id, rows))
         if snapshots is not None and snapshots.due(start, version):
             snapshots.write(self.store, aggregate_id, version, state)
         return version, state
@@ -286,10 +293,10 @@ class Emit(Generic[C, E, S]):
     def _catch_up(self, live: LiveAggregate[S]) -> None:
         """Apply events other writers stored after our version. Call with `live.lock` held."""
         current = live.current
-        newer = self.store.read_stream(current.id, after=current.version)
+        newer = self.store.read_stream_data(current.id, after=current.version)
         if newer:
-            state = self.decider.fold(current.state, (self._decode(s) for s in newer))
-            live.current = Aggregate(current.id, newer[-1].version, state)
+            state = self.decider.fold(current.state, self._events(current.id, newer))
+            live.current = Aggregate(current.id, newer[-1][0], state)
 
     def _check_version(self, aggregate_id: str, version: int) -> int:
         latest = self.store.stream_version(aggregate_id)
@@ -321,13 +328,17 @@ class Emit(Generic[C, E, S]):
             raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
 
     def _decode(self, stored: StoredEvent) -> E:
-        try:
-            data = json.loads(stored.data)
-            return self.decider.decode(stored.type, stored.schema_version, data)  # type: ignore[return-value]
-        except (CodecError, ValueError, TypeError, KeyError) as error:
-            raise EventDecodeError(
-                stored.stream_id, stored.version, stored.type, str(error)
-            ) from error
+        row = (stored.version, stored.type, stored.schema_version, stored.data)
+        return next(self._events(stored.stream_id, [row]))
+
+    def _events(self, aggregate_id: str, rows: Sequence[EventData]) -> Iterator[E]:
+        """The decoded events of `rows`; `EventDecodeError` names the first that does not fit."""
+        decode = self.decider.decode
+        for version, type_name, schema_version, data in rows:
+            try:
+                yield decode(type_name, schema_version, from_json(data))  # type: ignore[misc]
+            except (CodecError, ValueError, TypeError, KeyError) as error:
+                raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
 
     def _recorded(self, stored: StoredEvent) -> RecordedEvent[E]:
         return RecordedEvent(

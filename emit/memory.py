@@ -13,6 +13,7 @@ from emit.errors import ConcurrencyError
 from emit.store import (
     AppendRequest,
     AppendResult,
+    EventData,
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
@@ -86,6 +87,12 @@ class InMemoryEventStore:
         with self._lock:
             stream = self._streams.get(stream_id, [])
             return stream[after:up_to]
+
+    def read_stream_data(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[EventData]:
+        stored = self.read_stream(stream_id, after=after, up_to=up_to)
+        return [(e.version, e.type, e.schema_version, e.data) for e in stored]
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         with self._lock:

@@ -37,6 +37,7 @@ from emit.errors import ConcurrencyError, StorageError
 from emit.store import (
     AppendRequest,
     AppendResult,
+    EventData,
     NewEvent,
     StoredEvent,
     StoredSnapshot,
@@ -229,6 +230,15 @@ class _Statements:
         )
         self.read_stream = sql(
             sa.select(*_EVENT_COLUMNS)
+            .where(
+                events.c.stream_id == bind("stream_id"),
+                events.c.version > bind("after"),
+                events.c.version <= bind("up_to"),
+            )
+            .order_by(events.c.version)
+        )
+        self.read_stream_data = sql(
+            sa.select(events.c.version, events.c.type, events.c.schema_version, events.c.data)
             .where(
                 events.c.stream_id == bind("stream_id"),
                 events.c.version > bind("after"),
@@ -502,6 +512,17 @@ class SqlEventStore:
         }
         rows = self._query("read a stream", stream_id, self._sql.read_stream, params)
         return [self._stored(row) for row in rows]
+
+    def read_stream_data(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[EventData]:
+        params = {
+            "stream_id": stream_id,
+            "after": after,
+            "up_to": _MAX_VERSION if up_to is None else up_to,
+        }
+        # The driver's rows are already (version, type, schema_version, data) tuples.
+        return self._query("read a stream", stream_id, self._sql.read_stream_data, params)
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         params = {"after": after, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}

@@ -23,6 +23,7 @@ from emit import (
     StoredEvent,
     StoredSnapshot,
 )
+from emit.store import EventData
 from tests.account import Account, Close, Deposit, Withdraw, account
 
 AccountEmit = Emit[Any, Any, Account]
@@ -50,6 +51,11 @@ class CountingStore:
         events = self.inner.read_stream(stream_id, **window)
         self.events_read += len(events)
         return events
+
+    def read_stream_data(self, stream_id: str, **window: Any) -> list[EventData]:
+        rows = self.inner.read_stream_data(stream_id, **window)
+        self.events_read += len(rows)
+        return rows
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

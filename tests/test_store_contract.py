@@ -404,3 +404,16 @@ def test_writing_a_snapshot_twice_keeps_the_first(open_store: StoreFactory) -> N
 
     assert again.read_snapshot("a", "k") == StoredSnapshot("a", 2, "k", '{"first":true}')
     assert again.read_stream("a") == store.read_stream("a")  # events untouched
+
+
+def test_stream_data_is_what_a_replay_needs_of_the_stream(store: EventStore) -> None:
+    append(store, "a", 0, new("Opened", n=1), new("Noted", n=2), new("Noted", n=3))
+    append(store, "b", 0, new())
+
+    full = store.read_stream("a", after=1, up_to=3)
+
+    assert store.read_stream_data("a", after=1, up_to=3) == [
+        (e.version, e.type, e.schema_version, e.data) for e in full
+    ]
+    assert [row[0] for row in store.read_stream_data("a")] == [1, 2, 3]
+    assert store.read_stream_data("nope") == []
