@@ -8,6 +8,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from emit.codec import CodecError, from_json, to_json
@@ -109,7 +110,7 @@ class Emit(Generic[C, E, S]):
         check_aggregate_id(aggregate_id)
         genesis = list(self.decider.genesis_events(aggregate_id))
         state = self.decider.fold(self.decider.initial_state, genesis)
-        metadata_json = self._metadata_json("create", metadata)
+        _, metadata_json = self._metadata_json("create", metadata)
         request = AppendRequest(
             aggregate_id, 0, [self._new_event(e, metadata_json) for e in genesis]
         )
@@ -144,7 +145,7 @@ class Emit(Generic[C, E, S]):
         with live.lock:
             for _attempt in range(self.max_retries + 1):
                 try:
-                    decision = _Decision(self, command, live.current, metadata_json)
+                    decision = _Decision(self, command, live.current, *metadata_json)
                 except CommandRejected as rejection:
                     # Never refuse on stale state: another process may have moved on. One
                     # version read per rejection is cheap, and rejections are rare.
@@ -310,7 +311,10 @@ class Emit(Generic[C, E, S]):
         type_name, schema_version, data = self.decider.encode(event)
         return NewEvent(uuid.uuid4(), type_name, schema_version, to_json(data), metadata_json)
 
-    def _metadata_json(self, command: str, extra: Mapping[str, Any] | None) -> str:
+    def _metadata_json(
+        self, command: str, extra: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], str]:
+        """The metadata document of a command's events, and its JSON text."""
         command_id = str(uuid.uuid4())
         document: dict[str, Any] = {
             "correlation_id": command_id,
@@ -323,7 +327,7 @@ class Emit(Generic[C, E, S]):
                 raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
             document.update(extra)
         try:
-            return to_json(document)
+            return document, to_json(document)
         except TypeError as error:
             raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
 
@@ -356,10 +360,18 @@ class Emit(Generic[C, E, S]):
 class _Decision(Generic[C, E, S]):
     """One command decided on one state; decided again if the store finds newer events."""
 
-    def __init__(self, emit: Emit[C, E, S], command: C, base: Aggregate[S], metadata: str) -> None:
+    def __init__(
+        self,
+        emit: Emit[C, E, S],
+        command: C,
+        base: Aggregate[S],
+        metadata: dict[str, Any],
+        metadata_json: str,
+    ) -> None:
         self._emit = emit
         self._command = command
         self._metadata = metadata
+        self._metadata_json = metadata_json
         self._decide(base)
 
     def _decide(self, base: Aggregate[S]) -> None:
@@ -367,7 +379,7 @@ class _Decision(Generic[C, E, S]):
         self.base = base
         self.events: list[E] = list(decider.decide(self._command, base.state))
         self.state: S = decider.fold(base.state, self.events)
-        self.new_events = [self._emit._new_event(e, self._metadata) for e in self.events]
+        self.new_events = [self._emit._new_event(e, self._metadata_json) for e in self.events]
 
     def resolve(self, newer: Sequence[StoredEvent]) -> Sequence[NewEvent]:
         """The store's callback: decide again on the state after `newer`."""
@@ -382,7 +394,7 @@ class _Decision(Generic[C, E, S]):
     def recorded(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
         if not stored:
             return ()
-        meta = _metadata(stored[0], self._metadata)
+        meta = _metadata_of(dict(self._metadata), stored[0].recorded_at)
         return tuple(
             RecordedEvent(
                 s.stream_id, s.version, s.position, s.event_id, s.type, s.schema_version, e, meta
@@ -407,9 +419,13 @@ def check_aggregate_id(aggregate_id: object) -> str:
 
 
 def _metadata(stored: StoredEvent, metadata_json: str) -> Metadata:
-    document = json.loads(metadata_json)
+    return _metadata_of(json.loads(metadata_json), stored.recorded_at)
+
+
+def _metadata_of(document: dict[str, Any], timestamp: datetime) -> Metadata:
+    """`Metadata` from a stored metadata document, which it takes apart."""
     return Metadata(
-        timestamp=stored.recorded_at,
+        timestamp=timestamp,
         correlation_id=document.pop("correlation_id", ""),
         causation_id=document.pop("causation_id", None),
         command=document.pop("command", None),
