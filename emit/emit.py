@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from emit.codec import CodecError, from_json, to_json
@@ -236,6 +237,18 @@ class Emit(Generic[C, E, S]):
         aggregate. Raises `AggregateNotFound`, `VersionOutOfRange`."""
         self._check_version(aggregate_id, version)
         return self._replay(aggregate_id, up_to=version)[1]
+
+    def version_at(self, aggregate_id: str, moment: datetime) -> int:
+        """The aggregate's version at `moment`: that of its last event recorded at or before it
+        (0 if it did not exist yet). A naive `moment` is taken as UTC. Raises
+        `AggregateNotFound`."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        stored = self.store.read_stream(aggregate_id)
+        if not stored:
+            raise AggregateNotFound(aggregate_id)
+        times = [s.recorded_at for s in stored]
+        return bisect.bisect_right(times, moment)
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent[E]]:
         """Events of every aggregate with a global position above `after`, in position order."""

@@ -220,6 +220,21 @@ def test_replay_leaves_the_live_aggregate_alone(emit: AccountEmit) -> None:
     assert emit.handle_command("acc-1", Deposit(1)).state.balance == 5
 
 
+def test_the_version_at_a_moment_is_that_of_the_last_event_before_it(emit: AccountEmit) -> None:
+    emit.create("acc-1")
+    emit.handle_command("acc-1", Deposit(1))
+    emit.handle_command("acc-1", Deposit(2))
+    times = [e.recorded_at for e in emit.history("acc-1")]
+
+    assert emit.version_at("acc-1", times[0] - timedelta(seconds=1)) == 0
+    assert times[0] < times[1] < times[2]
+    assert emit.version_at("acc-1", times[1]) == 2
+    assert emit.version_at("acc-1", times[2]) == 3
+    assert emit.version_at("acc-1", times[2].replace(tzinfo=None) + timedelta(days=1)) == 3
+    with pytest.raises(AggregateNotFound):
+        emit.version_at("nope", times[0])
+
+
 def test_aggregates_are_listed_in_pages(emit: AccountEmit) -> None:
     for name in ["c", "a", "d", "b", "e"]:
         emit.create(name)
