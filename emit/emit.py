@@ -6,7 +6,6 @@ import bisect
 import json
 import logging
 import unicodedata
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from emit.errors import (
     InvalidAggregateId,
     VersionOutOfRange,
 )
+from emit.ids import new_id
 from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
 from emit.snapshots import Snapshots
@@ -322,13 +322,13 @@ class Emit(Generic[C, E, S]):
 
     def _new_event(self, event: object, metadata_json: str) -> NewEvent:
         type_name, schema_version, data = self.decider.encode(event)
-        return NewEvent(uuid.uuid4(), type_name, schema_version, to_json(data), metadata_json)
+        return NewEvent(new_id(), type_name, schema_version, to_json(data), metadata_json)
 
     def _metadata_json(
         self, command: str, extra: Mapping[str, Any] | None
     ) -> tuple[dict[str, Any], str]:
         """The metadata document of a command's events, and its JSON text."""
-        command_id = str(uuid.uuid4())
+        command_id = str(new_id())
         document: dict[str, Any] = {
             "correlation_id": command_id,
             "causation_id": command_id,

@@ -425,7 +425,10 @@ class SqlEventStore:
                     }
                 )
             results[index] = stored
-        cursor.executemany(self._sql.insert_event, rows)
+        if len(rows) == 1:
+            cursor.execute(self._sql.insert_event, rows[0])  # psycopg pipelines executemany:
+        else:  # two more round trips for one row
+            cursor.executemany(self._sql.insert_event, rows)
         for index in sorted(claims):
             hook = requests[index].before_commit
             if hook is not None:
