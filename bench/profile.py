@@ -6,7 +6,8 @@ prints pyinstrument's call tree (time per function, including waiting on the dis
 sampling view of all threads with native frames, run the same under py-spy, also installed in
 the benchmark's environment:
 
-    cd bench/.peer-venv/bin && ./py-spy record -o w1c.svg -- ./python -m bench.profile W1c
+    bench/.peer-venv/bin/py-spy record -o w1c.svg -- \
+        bench/.peer-venv/bin/python -m bench.profile W1c
 """
 
 from __future__ import annotations
