@@ -1,10 +1,10 @@
-"""Where the time goes: emit's side of W1, W1c or W2 under pyinstrument.
+"""Where the time goes: emit's side of W1 or W2 under pyinstrument, or of W1c under py-spy.
 
-    bench/.peer-venv/bin/python -m bench.profile W1     # or W1c, W2
+    bench/.peer-venv/bin/python -m bench.profile W1     # or W2
 
-prints pyinstrument's call tree (time per function, including waiting on the disk). For a
-sampling view of all threads with native frames, run the same under py-spy, also installed in
-the benchmark's environment:
+prints pyinstrument's call tree (time per function, including waiting on the disk). W1c runs 16
+threads, which pyinstrument does not follow; py-spy, also in the benchmark's environment, samples
+them all:
 
     bench/.peer-venv/bin/py-spy record -o w1c.svg -- \
         bench/.peer-venv/bin/python -m bench.profile W1c
