@@ -154,6 +154,34 @@ def test_a_batch_keeps_each_requests_outcome_apart(store: EventStore) -> None:
     assert [e.position for e in store.read_all()] == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("stale", [None, "s0", "s2", "s4"])
+def test_a_batch_on_existing_streams_lands_whole_but_for_a_stale_request(
+    store: EventStore, stale: str | None
+) -> None:
+    for n in range(5):
+        append(store, f"s{n}", 0, *[new() for _ in range(n + 1)])
+    requests = [
+        AppendRequest(f"s{n}", n + (1 if f"s{n}" != stale else 0), [new(), new()])
+        for n in (3, 0, 4, 1, 2)
+    ]
+
+    results = store.append_many(requests)
+
+    for request, result in zip(requests, results, strict=True):
+        if request.stream_id == stale:
+            assert isinstance(result, ConcurrencyError)
+        else:
+            assert isinstance(result, list)
+            assert [e.version for e in result] == [
+                request.expected_version + 1,
+                request.expected_version + 2,
+            ]
+    landed = [r for r in results if isinstance(r, list)]
+    positions = [e.position for result in landed for e in result]
+    assert positions == list(range(16, 16 + len(positions)))  # in the order of the requests
+    assert sum(store.stream_version(f"s{n}") for n in range(5)) == 15 + len(positions)
+
+
 def test_two_requests_for_one_stream_in_a_batch_cannot_both_win(store: EventStore) -> None:
     append(store, "a", 0)
 
