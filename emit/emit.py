@@ -6,14 +6,14 @@ import bisect
 import json
 import logging
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from emit.codec import CodecError, from_json, to_json
 from emit.commit import GroupCommit
-from emit.decider import Decider
+from emit.decider import AggregateCreated, Decider
 from emit.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
@@ -299,7 +299,7 @@ class Emit(Generic[C, E, S]):
         start, state = (0, self.decider.initial_state) if found is None else found
         rows = self.store.read_stream_data(aggregate_id, after=start, up_to=up_to)
         version = rows[-1][0] if rows else start
-        state = self.decider.fold(state, self._events(aggregate_id, rows))
+        state = self._fold(aggregate_id, state, rows)
         if snapshots is not None and snapshots.due(start, version):
             snapshots.write(self.store, aggregate_id, version, state)
         return version, state
@@ -309,7 +309,7 @@ class Emit(Generic[C, E, S]):
         current = live.current
         newer = self.store.read_stream_data(current.id, after=current.version)
         if newer:
-            state = self.decider.fold(current.state, self._events(current.id, newer))
+            state = self._fold(current.id, current.state, newer)
             live.current = Aggregate(current.id, newer[-1][0], state)
 
     def _check_version(self, aggregate_id: str, version: int) -> int:
@@ -345,17 +345,28 @@ class Emit(Generic[C, E, S]):
             raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
 
     def _decode(self, stored: StoredEvent) -> E:
-        row = (stored.version, stored.type, stored.schema_version, stored.data)
-        return next(self._events(stored.stream_id, [row]))
+        try:
+            data = from_json(stored.data)
+            return self.decider.decode(stored.type, stored.schema_version, data)  # type: ignore[return-value]
+        except _UNDECODABLE as error:
+            raise EventDecodeError(
+                stored.stream_id, stored.version, stored.type, str(error)
+            ) from error
 
-    def _events(self, aggregate_id: str, rows: Sequence[EventData]) -> Iterator[E]:
-        """The decoded events of `rows`; `EventDecodeError` names the first that does not fit."""
+    def _fold(self, aggregate_id: str, state: S, rows: Sequence[EventData]) -> S:
+        """The state after the events of `rows`, as `Decider.fold` would give it, in one loop:
+        this is the inner loop of every replay. `EventDecodeError` names the first event that
+        does not decode."""
         decode = self.decider.decode
+        evolve = self.decider.evolve
         for version, type_name, schema_version, data in rows:
             try:
-                yield decode(type_name, schema_version, from_json(data))  # type: ignore[misc]
-            except (CodecError, ValueError, TypeError, KeyError) as error:
+                event = decode(type_name, schema_version, from_json(data))
+            except _UNDECODABLE as error:
                 raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
+            if type(event) is not AggregateCreated:
+                state = evolve(state, event)  # type: ignore[arg-type]
+        return state
 
     def _recorded(self, stored: StoredEvent) -> RecordedEvent[E]:
         return RecordedEvent(
@@ -414,6 +425,10 @@ class _Decision(Generic[C, E, S]):
             )
             for s, e in zip(stored, self.events, strict=True)
         )
+
+
+# What stored data that does not fit its event type raises while being decoded.
+_UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)
 
 
 def check_aggregate_id(aggregate_id: object) -> str:
