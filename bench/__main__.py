@@ -6,8 +6,8 @@ pinned `eventsourcing` peer). Options: `--quick` for a smoke run with smaller wo
 `--json PATH`.
 
 The write scenarios run in interleaved slices (see bench/commands.py) and the read scenarios
-repeat their timed call and keep the median: other processes on a shared machine then disturb
-every side alike instead of deciding a ratio.
+repeat their timed call (bench/replay.py); each side's least disturbed slice or repeat counts,
+so that other processes on a shared machine do not decide a ratio.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class Sizes:
     repeats: int
 
 
-FULL = Sizes(commands=10_000, carts=100, long_cart=10_000, touched=100_000, repeats=5)
-QUICK = Sizes(commands=1_000, carts=100, long_cart=1_000, touched=5_000, repeats=2)
+FULL = Sizes(commands=10_000, carts=100, long_cart=10_000, touched=100_000, repeats=9)
+QUICK = Sizes(commands=1_000, carts=100, long_cart=1_000, touched=5_000, repeats=3)
 
 
 class Bench:
@@ -168,8 +168,14 @@ class Bench:
         expected = long_cart_expected(events)
         loaded = events + 1  # the genesis event too
 
-        ours = replay.emit_cold_load(url, events, repeats, snapshots=False)
-        theirs = replay.peer_load(env, cart_id, repeats, expected)
+        timings = replay.race(
+            {
+                "emit": replay.emit_cold_load(url, events, snapshots=False),
+                "peer": replay.peer_load(env, cart_id, expected),
+            },
+            repeats,
+        )
+        ours, theirs = timings["emit"], timings["peer"]
         row = Row(
             "W2",
             database,
@@ -180,12 +186,19 @@ class Bench:
             loaded / theirs.seconds,
             "defaults",
             target=">=4x peer",
+            notes=medians(ours, theirs),
         )
         row.met = (row.vs_peer or 0) >= 4
         self.rows.append(row)
 
-        ours = replay.emit_cold_load(url, events, repeats * 4, snapshots=True)
-        theirs = replay.peer_load(env, cart_id, repeats * 4, expected, snapshots=True)
+        timings = replay.race(
+            {
+                "emit": replay.emit_cold_load(url, events, snapshots=True),
+                "peer": replay.peer_load(env, cart_id, expected, snapshots=True),
+            },
+            repeats * 4,
+        )
+        ours, theirs = timings["emit"], timings["peer"]
         self.rows.append(
             Row(
                 "W2s",
@@ -196,6 +209,7 @@ class Bench:
                 ours.seconds * 1000,
                 theirs.seconds * 1000,
                 "snapshots",
+                notes=medians(ours, theirs),
             )
         )
         if database != "sqlite":
@@ -203,36 +217,37 @@ class Bench:
 
         middle = events // 2
         at_middle = long_cart_expected(events, up_to=middle - 1)
-        ours = replay.emit_state_at(url, events, middle, repeats * 4)
-        theirs = replay.peer_load(env, cart_id, repeats, at_middle, version=middle)
-        row = Row(
-            "W3",
-            database,
-            f"state at version {middle:,}",
-            "ms",
-            "lower",
-            ours.seconds * 1000,
-            theirs.seconds * 1000,
-            "defaults",
-            target="<=1/20 of peer",
+        timings = replay.race(
+            {
+                "emit": replay.emit_state_at(url, events, middle),
+                "peer": replay.peer_load(env, cart_id, at_middle, version=middle),
+                "peer with snapshots": replay.peer_load(
+                    env, cart_id, at_middle, version=middle, snapshots=True
+                ),
+            },
+            repeats,
         )
-        row.met = (row.vs_peer or 0) >= 20
-        self.rows.append(row)
-        snapshotted = replay.peer_load(
-            env, cart_id, repeats * 4, at_middle, version=middle, snapshots=True
-        )
-        self.rows.append(
-            Row(
-                "W3s",
+        ours = timings["emit"]
+        for name, config, target in (
+            ("peer", "defaults", "<=1/20 of peer"),
+            ("peer with snapshots", "snapshots", ""),
+        ):
+            theirs = timings[name]
+            row = Row(
+                "W3" if config == "defaults" else "W3s",
                 database,
                 f"state at version {middle:,}",
                 "ms",
                 "lower",
                 ours.seconds * 1000,
-                snapshotted.seconds * 1000,
-                "snapshots",
+                theirs.seconds * 1000,
+                config,
+                target=target,
+                notes=medians(ours, theirs),
             )
-        )
+            if target:
+                row.met = (row.vs_peer or 0) >= 20
+            self.rows.append(row)
 
     # --- W5 ----------------------------------------------------------------------------------
 
@@ -268,6 +283,10 @@ class Bench:
 
         self.say("W4: the web app under gunicorn, 8 clients")
         self.rows.append(http.run(self.workspace, quick=self.sizes is QUICK))
+
+
+def medians(ours: replay.Timing, theirs: replay.Timing) -> dict[str, float]:
+    return {"emit median ms": ours.median * 1000, "peer median ms": theirs.median * 1000}
 
 
 def check_peer_settings(workspace: Workspace) -> tuple[str, int]:

@@ -38,7 +38,7 @@ def main() -> None:
         elif scenario == "W2":
             replay.emit_build(url, 10_000)
             profiler.start()
-            replay.emit_cold_load(url, 10_000, 5, snapshots=False)
+            replay.race({"emit": replay.emit_cold_load(url, 10_000, snapshots=False)}, 5)
             profiler.stop()
         else:
             raise SystemExit(f"unknown scenario {scenario!r}: W1, W1c or W2")

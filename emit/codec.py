@@ -149,7 +149,7 @@ def _fast_decoder(cls: type, fields: list[tuple[str, Convert, bool]], checked: C
     """A decoder for the common case, compiled from source like `dataclasses` compiles
     `__init__`: data with exactly the class's fields, of exactly the right JSON types. Anything
     else goes to `checked`, which decodes it the long way or says precisely what is wrong."""
-    namespace: dict[str, Any] = {"cls": cls, "checked": checked, "known": {f[0] for f in fields}}
+    namespace: dict[str, Any] = {"cls": cls, "checked": checked}
     body = []
     arguments = []
     for index, (name, convert, positional) in enumerate(fields):
@@ -166,10 +166,11 @@ def _fast_decoder(cls: type, fields: list[tuple[str, Convert, bool]], checked: C
     source = "\n".join(
         [
             "def decode(value):",
-            "    if type(value) is not dict or value.keys() != known: return checked(value)",
+            # As many keys as fields, and each field found: then no key is unknown either.
+            f"    if type(value) is not dict or len(value) != {len(fields)}: return checked(value)",
             "    try:",
             *body,
-            "    except CodecError: return checked(value)",
+            "    except (KeyError, CodecError): return checked(value)",
             f"    return cls({', '.join(arguments)})",
         ]
     )
