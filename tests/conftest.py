@@ -10,6 +10,12 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
+
+# CI must not turn red at random: property tests explore the same examples on every run there.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") or os.environ.get("EMIT_REQUIRE_POSTGRES") == "1":
+    settings.load_profile("ci")
 
 POSTGRES_URL = os.environ.get("EMIT_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("EMIT_REQUIRE_POSTGRES") == "1"

@@ -1,1 +1,67 @@
-"""The cart dashboard: a Flask + htmx web app running a shopping-cart domain on emit."""
+"""The cart dashboard: a Flask + htmx web app running the shopping-cart domain on emit.
+
+`create_app()` builds everything (settings, the event store, the dashboard's queries, blueprints,
+error pages, CLI commands); nothing is created at import time. Run it with
+`flask --app webapp run`, or under gunicorn: `gunicorn -w 2 --threads 8 'webapp:create_app()'`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from htmx_flask import Htmx
+
+from webapp import carts, cli, dashboard, errors, formatting, hypermedia, queries, security, store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The cart dashboard, configured from (later ones win): the defaults below,
+    `instance/config.py` if it exists, `FLASK_*` environment variables (`FLASK_EMIT_STORE_URL`
+    becomes `EMIT_STORE_URL`), then `test_config`.
+
+    The event store is opened but not touched: creating its tables is `flask init-db`'s job.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(
+        # Signs the session cookie that holds the CSRF secret. Set your own in
+        # instance/config.py or FLASK_SECRET_KEY; every worker of one site needs the same one.
+        SECRET_KEY="dev",
+        # Where events are stored: a SQLite file in instance/, or a PostgreSQL URL.
+        EMIT_STORE_URL=f"sqlite:///{Path(app.instance_path) / 'emit.sqlite3'}",
+        # How many live carts each process keeps in memory.
+        EMIT_POOL_SIZE=1000,
+        # Rows per dashboard page.
+        CARTS_PER_PAGE=20,
+        # Our forms are a few short fields: anything bigger is not from them.
+        MAX_CONTENT_LENGTH=16 * 1024,
+        # The CSRF token lives as long as the browser session, so a tab left open overnight
+        # still works; it is still unique per session and checked on every POST.
+        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env()
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+
+    Htmx(app)
+    security.init_app(app)
+    hypermedia.init_app(app)
+    store.init_app(app)
+    queries.init_app(app)
+    formatting.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(carts.bp)
+    cli.init_app(app)
+    return app

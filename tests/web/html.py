@@ -1,0 +1,71 @@
+"""Just enough HTML reading for the web tests: find an element by id, list attributes."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+class _Finder(HTMLParser):
+    def __init__(self, element_id: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.element_id = element_id
+        self.start: tuple[int, int] | None = None
+        self.end: tuple[int, int] | None = None
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.start is None and dict(attrs).get("id") == self.element_id:
+            self.start = self.getpos()
+            if tag in VOID:
+                self.end = self.getpos()
+            else:
+                self._depth = 1
+        elif self.start is not None and self.end is None and tag not in VOID:
+            self._depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.start is not None and self.end is None and tag not in VOID:
+            self._depth -= 1
+            if self._depth == 0:
+                self.end = self.getpos()
+
+
+def element(html: str, element_id: str) -> str:
+    """The HTML of the element with this id, from its start tag to its end tag's start.
+    AssertionError if there is none."""
+    finder = _Finder(element_id)
+    finder.feed(html)
+    finder.close()
+    assert finder.start is not None, f"no element with id {element_id!r}"
+    assert finder.end is not None, f"element {element_id!r} is not closed"
+    return html[_offset(html, finder.start) : _offset(html, finder.end)]
+
+
+def has_element(html: str, element_id: str) -> bool:
+    finder = _Finder(element_id)
+    finder.feed(html)
+    return finder.start is not None
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    """Every start tag, with its attributes, in document order."""
+    parser = _Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def _offset(html: str, position: tuple[int, int]) -> int:
+    line, column = position
+    lines = html.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column

@@ -1,0 +1,72 @@
+"""`create_app`: where settings come from, and what the app is made of."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from webapp import ROOT, create_app
+from webapp.formatting import ago, money, utc
+from webapp.queries import ReplayedCartQueries, get_queries
+from webapp.store import get_emit
+
+
+def test_defaults_put_the_store_in_the_instance_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLASK_EMIT_STORE_URL", raising=False)
+    app = create_app()
+    if (Path(app.instance_path) / "config.py").exists():
+        pytest.skip("this checkout's instance/config.py overrides the defaults")
+    assert app.config["EMIT_STORE_URL"] == f"sqlite:///{Path(app.instance_path) / 'emit.sqlite3'}"
+    assert Path(app.template_folder or "") == ROOT / "templates"
+    assert Path(app.static_folder or "") == ROOT / "static"
+
+
+def test_environment_variables_override_defaults_and_test_config_wins(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    monkeypatch.setenv("FLASK_CARTS_PER_PAGE", "7")
+    monkeypatch.setenv("FLASK_EMIT_STORE_URL", sqlite_url)
+    app = create_app()
+    assert app.config["CARTS_PER_PAGE"] == 7
+    assert app.config["EMIT_STORE_URL"] == sqlite_url
+    assert create_app({"CARTS_PER_PAGE": 3}).config["CARTS_PER_PAGE"] == 3
+
+
+def test_each_app_has_its_own_store_and_queries(sqlite_url: str, tmp_path: Path) -> None:
+    one = create_app({"EMIT_STORE_URL": sqlite_url})
+    two = create_app({"EMIT_STORE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}"})
+    assert get_emit(one) is not get_emit(two)
+    with one.app_context():
+        assert isinstance(get_queries(), ReplayedCartQueries)
+
+
+def test_building_the_app_touches_no_database(tmp_path: Path) -> None:
+    create_app({"EMIT_STORE_URL": f"sqlite:///{tmp_path / 'emit.sqlite3'}"})
+    assert not (tmp_path / "emit.sqlite3").exists()
+
+
+@pytest.mark.parametrize(
+    ("cents", "text"),
+    [(0, "€0.00"), (5, "€0.05"), (1290, "€12.90"), (123456789, "€1,234,567.89"), (-250, "-€2.50")],
+)
+def test_money_is_formatted_from_integer_cents(cents: int, text: str) -> None:
+    assert money(cents) == text
+
+
+def test_times_read_as_a_person_would_say_them() -> None:
+    now = datetime(2025, 11, 27, 9, 45, tzinfo=UTC)
+    assert ago(now - timedelta(seconds=10), now) == "just now"
+    assert ago(now - timedelta(minutes=5), now) == "5 min ago"
+    assert ago(now - timedelta(hours=3, minutes=10), now) == "3 h ago"
+    assert ago(now - timedelta(days=3), now) == "24 Nov 2025"
+    assert utc(now) == "27 Nov 2025, 09:45 UTC"
+
+
+def test_the_example_config_documents_real_settings() -> None:
+    example = (ROOT / "instance" / "config.example.py").read_text()
+    names = set(re.findall(r"^#?\s*([A-Z][A-Z_]+) = ", example, flags=re.MULTILINE))
+    assert {"SECRET_KEY", "EMIT_STORE_URL", "CARTS_PER_PAGE"} <= names
+    assert names <= set(create_app().config)

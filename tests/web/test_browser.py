@@ -1,0 +1,166 @@
+"""A shopper's visit in a real browser (Debian's Chromium through Playwright), once with htmx
+and once with JavaScript off: add, change a quantity, remove, see a rejection, check out, and
+reload to find the same cart."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+
+from webapp.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def open_new_cart(page: Page, server: LiveServer) -> str:
+    page.goto(f"{server.url}/")
+    page.get_by_role("button", name="New cart").click()
+    expect(page).to_have_url(re.compile(r"/carts/cart-[0-9a-f]{8}$"))
+    return page.url
+
+
+def add(page: Page, sku: str, quantity: int) -> None:
+    page.locator(f"#quantity-{sku}").fill(str(quantity))
+    page.locator(f"#add-{sku}").click()
+
+
+def test_a_visit_with_htmx(page: Page, live_server: LiveServer) -> None:
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # Errors include Content-Security-Policy violations. Chrome also logs every 4xx
+        # answer; a rejected command's 422 is an expected outcome.
+        if message.type == "error" and "status of 422" not in message.text:
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    cart_url = open_new_cart(page, live_server)
+    # Set on this document: it survives only if nothing below navigates away from it.
+    page.evaluate("window.stillTheSamePage = true")
+    panel = page.locator("#cart-panel")
+
+    # A rejection, next to the button; nothing changes.
+    page.locator("#check-out").click()
+    alert = panel.get_by_role("alert")
+    expect(alert).to_have_text("An empty cart cannot be checked out.")
+    expect(panel).to_contain_text("1 event")
+
+    # Add two products: the panel and the header badge follow.
+    with page.expect_response(re.compile(r"/items$")) as answer:
+        add(page, "BEAN-250", 2)
+    assert answer.value.request.headers["hx-request"] == "true"
+    expect(page.locator("#line-quantity-BEAN-250")).to_have_value("2")
+    expect(alert).to_have_count(0)  # the old rejection is gone
+    add(page, "FILT-100", 1)
+    expect(page.locator("#line-FILT-100")).to_be_visible()
+    expect(page.locator("#cart-badge")).to_contain_text("3 items")
+    expect(page.locator("#product-BEAN-250")).to_contain_text("2 in cart")
+
+    # The stepper: one more, then a typed quantity.
+    page.locator("#more-BEAN-250").click()
+    expect(page.locator("#line-quantity-BEAN-250")).to_have_value("3")
+    expect(page.locator("#more-BEAN-250")).to_be_focused()  # the keyboard keeps its place
+    page.locator("#line-quantity-BEAN-250").fill("5")
+    page.locator("#line-quantity-BEAN-250").press("Enter")
+    expect(page.locator("#product-BEAN-250")).to_contain_text("5 in cart")
+    expect(panel).to_contain_text("€71.00")
+
+    # Remove a line.
+    page.locator("#remove-FILT-100").click()
+    expect(page.locator("#line-FILT-100")).to_have_count(0)
+    expect(page.locator("#cart-badge")).to_contain_text("5 items")
+
+    # Too many of one product: rejected on its card, the cart unchanged.
+    add(page, "BEAN-250", 99)
+    card_alert = page.locator("#product-BEAN-250").get_by_role("alert")
+    expect(card_alert).to_have_text(
+        "A cart holds at most 99 of one product; this one already has 5."
+    )
+    expect(page.locator("#line-quantity-BEAN-250")).to_have_value("5")
+
+    # Check out: the receipt replaces the cart, the catalog closes.
+    page.locator("#check-out").click()
+    expect(panel.get_by_role("heading", name="Receipt")).to_be_visible()
+    expect(card_alert).to_have_count(0)
+    expect(page.locator("#catalog form")).to_have_count(0)
+    expect(page.locator("#cart-badge")).to_contain_text("Checked out")
+
+    assert page.evaluate("window.stillTheSamePage") is True  # htmx swapped; no page loads
+    assert page.url == cart_url
+    assert problems == []
+
+    page.reload()
+    expect(panel).to_contain_text("Paid €64.50 for 5 items")
+    expect(page.locator("#catalog form")).to_have_count(0)
+
+
+def test_the_same_visit_without_javascript(browser: Browser, live_server: LiveServer) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        cart_url = open_new_cart(page, live_server)
+        panel = page.locator("#cart-panel")
+
+        page.locator("#check-out").click()
+        expect(panel.get_by_role("alert")).to_have_text("An empty cart cannot be checked out.")
+        expect(panel.get_by_role("alert")).to_be_focused()  # the page scrolls to it
+
+        add(page, "BEAN-250", 2)
+        expect(page).to_have_url(f"{cart_url}#product-BEAN-250")  # a 303 back to the product
+        expect(page.locator("#line-quantity-BEAN-250")).to_have_value("2")
+        add(page, "FILT-100", 1)
+        expect(page.locator("#cart-badge")).to_contain_text("3 items")
+
+        page.locator("#more-BEAN-250").click()
+        expect(page).to_have_url(f"{cart_url}#line-BEAN-250")
+        expect(page.locator("#line-quantity-BEAN-250")).to_have_value("3")
+        page.locator("#line-quantity-BEAN-250").fill("5")
+        page.locator("#set-BEAN-250").click()
+        expect(page.locator("#line-quantity-BEAN-250")).to_have_value("5")
+
+        page.locator("#remove-FILT-100").click()
+        expect(page.locator("#line-FILT-100")).to_have_count(0)
+
+        add(page, "BEAN-250", 99)
+        expect(page.locator("#product-BEAN-250").get_by_role("alert")).to_contain_text(
+            "at most 99 of one product"
+        )
+        page.goto(cart_url)  # the rejection changed nothing
+        expect(page.locator("#line-quantity-BEAN-250")).to_have_value("5")
+        expect(page.get_by_role("alert")).to_have_count(0)
+
+        page.locator("#check-out").click()
+        expect(panel.get_by_role("heading", name="Receipt")).to_be_visible()
+        page.reload()
+        expect(panel).to_contain_text("Paid €64.50 for 5 items")
+        expect(page.locator("#catalog form")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_the_dashboard_lists_the_visits(page: Page, live_server: LiveServer) -> None:
+    cart_url = open_new_cart(page, live_server)
+    add(page, "MUG-TRVL", 1)
+    expect(page.locator("#cart-badge")).to_contain_text("1 item")
+    page.get_by_role("link", name="All carts").click()
+    cart_id = cart_url.rsplit("/", 1)[1]
+    row = page.get_by_role("row").filter(has_text=cart_id)
+    expect(row).to_contain_text("€22.00")
+    expect(row.get_by_text("Open")).to_be_visible()
+
+
+def test_an_expired_session_is_explained_at_the_top(page: Page, live_server: LiveServer) -> None:
+    open_new_cart(page, live_server)
+    page.context.clear_cookies()  # the session, and with it the CSRF secret, is gone
+    add(page, "MUG-TRVL", 1)
+    expect(page.locator("#page-alert").get_by_role("alert")).to_contain_text(
+        "Reload the page and try again."
+    )
+    expect(page.locator("#cart-panel")).to_contain_text("Your cart is empty")
+    page.reload()
+    add(page, "MUG-TRVL", 1)  # a fresh page has a fresh token
+    expect(page.locator("#cart-badge")).to_contain_text("1 item")
+    expect(page.locator("#page-alert")).to_be_empty()

@@ -1,0 +1,148 @@
+"""CSRF protection (on, as in production), the security headers, and pages that fit the
+Content-Security-Policy: no inline script, style or event handler anywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.web.conftest import HTMX, make_app
+from tests.web.html import element, tags
+from webapp.cart import AddItem, CheckOut
+from webapp.store import get_emit
+
+
+@pytest.fixture
+def guarded(sqlite_url: str) -> Iterator[Flask]:
+    """The app with CSRF checks on."""
+    app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
+    yield app
+    get_emit(app).close()
+
+
+def csrf_token(client: FlaskClient) -> str:
+    page = client.get("/").text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match is not None
+    header = json.loads(re.search(r"hx-headers='([^']+)'", page)[1])  # type: ignore[index]
+    assert header == {"X-CSRFToken": match[1]}  # htmx sends the same token as a header
+    return match[1]
+
+
+def test_a_post_without_the_token_is_refused(guarded: Flask) -> None:
+    client = guarded.test_client()
+    client.get("/")
+    response = client.post("/carts")
+    assert response.status_code == 400
+    assert "This form has expired" in response.text
+    assert "It is out of date or did not come from this site" in response.text
+    assert "The CSRF token is missing." in response.text
+    assert get_emit(guarded).count_aggregates() == 0
+
+
+def test_a_post_with_a_forged_token_is_refused(guarded: Flask) -> None:
+    client = guarded.test_client()
+    client.get("/")
+    response = client.post("/carts", data={"csrf_token": "forged"})
+    assert response.status_code == 400
+    assert get_emit(guarded).count_aggregates() == 0
+
+
+def test_a_token_from_another_session_is_refused(guarded: Flask) -> None:
+    token = csrf_token(guarded.test_client())
+    response = guarded.test_client().post("/carts", data={"csrf_token": token})
+    assert response.status_code == 400
+    assert get_emit(guarded).count_aggregates() == 0
+
+
+def test_a_form_with_the_token_is_accepted(guarded: Flask) -> None:
+    client = guarded.test_client()
+    response = client.post("/carts", data={"csrf_token": csrf_token(client)})
+    assert response.status_code == 303
+    assert get_emit(guarded).count_aggregates() == 1
+
+
+def test_htmx_with_the_token_header_is_accepted(guarded: Flask) -> None:
+    client = guarded.test_client()
+    token = csrf_token(client)
+    cart_id = client.post("/carts", data={"csrf_token": token}).headers["Location"][7:]
+    headers = {**HTMX, "X-CSRFToken": token}
+    response = client.post(f"/carts/{cart_id}/items", data={"sku": "CUP-ESP2"}, headers=headers)
+    assert response.status_code == 200
+    assert get_emit(guarded).get_state(cart_id).item_count == 1
+
+
+def test_htmx_without_the_token_gets_the_message_in_the_alert_area(guarded: Flask) -> None:
+    client = guarded.test_client()
+    token = csrf_token(client)
+    cart_id = client.post("/carts", data={"csrf_token": token}).headers["Location"][7:]
+    response = client.post(f"/carts/{cart_id}/checkout", headers=HTMX)
+    assert response.status_code == 400
+    assert response.headers["HX-Retarget"] == "#page-alert"
+    assert "Reload the page and try again." in response.text
+
+
+def test_every_form_carries_the_token(client: FlaskClient) -> None:
+    cart_id = client.post("/carts").headers["Location"][7:]
+    get_emit(client.application).handle_command(cart_id, AddItem("BEAN-250"))
+    for url in ("/", f"/carts/{cart_id}"):
+        page = client.get(url).text
+        forms = page.count("<form")
+        assert forms > 0
+        assert page.count('name="csrf_token"') == forms, url
+
+
+def test_every_response_carries_the_security_headers(client: FlaskClient) -> None:
+    for url in ("/", "/carts/cart-nope", "/static/css/app.css"):
+        headers = client.get(url).headers
+        policy = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy
+        assert "style-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+        assert "unsafe-eval" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Referrer-Policy"] == "same-origin"
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_pages_have_no_inline_script_style_or_handler(client: FlaskClient) -> None:
+    emit = get_emit(client.application)
+    open_id = client.post("/carts").headers["Location"][7:]
+    emit.handle_command(open_id, AddItem("BEAN-250"))
+    done_id = client.post("/carts").headers["Location"][7:]
+    emit.handle_command(done_id, AddItem("BEAN-250"))
+    emit.handle_command(done_id, CheckOut())
+    pages = [
+        client.get("/").text,
+        client.get(f"/carts/{open_id}").text,
+        client.get(f"/carts/{done_id}").text,
+        client.get("/carts/cart-nope").text,
+        client.post(f"/carts/{open_id}/items", data={"sku": "BEAN-250"}, headers=HTMX).text,
+        client.post(f"/carts/{done_id}/checkout").text,
+    ]
+    for page in pages:
+        assert "<style" not in page
+        for tag, attributes in tags(page):
+            assert "style" not in attributes, tag
+            assert not [name for name in attributes if name.startswith(("on", "hx-on"))], tag
+            if tag == "script":
+                assert attributes.get("src", "").startswith("/static/"), attributes
+
+
+def test_htmx_is_configured_for_the_policy(client: FlaskClient) -> None:
+    page = client.get("/").text
+    meta = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert meta is not None
+    config = json.loads(meta[1])
+    assert config["includeIndicatorStyles"] is False  # no injected <style>
+    assert config["allowEval"] is False
+    assert {"code": "422", "swap": True} in config["responseHandling"]
+    assert '<script src="/static/vendor/htmx.min.js" defer></script>' in page
+    assert element(page, "page-alert") == '<div id="page-alert" class="wrap alert-slot">'

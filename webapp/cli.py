@@ -1,0 +1,35 @@
+"""Chores as `flask --app webapp <command>`: create the event store's tables, seed demo carts."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+
+from webapp.demo import DEMO_CARTS, seed
+from webapp.store import get_emit, init_db, store_url
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create the event store's tables if they are missing (never deletes events)."""
+    init_db()
+    click.echo(f"Event store ready: {store_url()}")
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Add a few demo carts with a history; running it again adds nothing."""
+    init_db()
+    report = seed(get_emit())
+    if report.created:
+        click.echo(f"Seeded {len(report.created)} demo carts: {', '.join(report.created)}")
+    else:
+        click.echo(f"The {len(DEMO_CARTS)} demo carts are already there; nothing to do.")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(init_db_command)
+    app.cli.add_command(seed_demo_command)

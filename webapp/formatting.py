@@ -1,0 +1,61 @@
+"""How things read on the page: Jinja filters `money`, `ago`, `utc`, `iso` and `tone`.
+
+Money is kept as integer cents everywhere and only turned into text here, at the edge.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+
+CURRENCY_SYMBOL = "€"
+
+
+def money(cents: int) -> str:
+    """1234567 -> '€12,345.67'."""
+    sign = "-" if cents < 0 else ""
+    euros, rest = divmod(abs(cents), 100)
+    return f"{sign}{CURRENCY_SYMBOL}{euros:,}.{rest:02d}"
+
+
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """How long ago, in the words a person would use: 'just now', '5 min ago', '3 h ago',
+    then the date."""
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    if seconds < 45:
+        return "just now"
+    if seconds < 60 * 60:
+        return f"{max(round(seconds / 60), 1)} min ago"
+    if seconds < 24 * 60 * 60:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{moment.astimezone(UTC):%d %b %Y}"
+
+
+def utc(moment: datetime) -> str:
+    """'27 Nov 2025, 09:45 UTC'."""
+    return f"{moment.astimezone(UTC):%d %b %Y, %H:%M} UTC"
+
+
+def iso(moment: datetime) -> str:
+    """For `<time datetime=...>`."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+TONES = 6
+
+
+def tone(text: str) -> int:
+    """A colour (0 to TONES - 1) that a product's tile keeps from one render to the next: the
+    part of its sku before the first dash, so beans are always one colour."""
+    family = text.split("-", 1)[0]
+    return sum(family.encode()) % TONES
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_filter(ago)
+    app.add_template_filter(utc)
+    app.add_template_filter(iso)
+    app.add_template_filter(tone)

@@ -1,0 +1,80 @@
+"""Reading what a browser sent (form fields, URL parts) into cart ids and cart commands.
+
+Two kinds of "no", kept apart on purpose:
+
+- Malformed input, which our pages cannot send (a quantity that is not a number or is huge, an
+  unknown product code, an overlong or unprintable id): `BadRequest`, a 400 whose message says
+  what was wrong. Nothing reaches the cart.
+- A well-formed command the cart refuses (a quantity of 100, checking out an empty cart): that is
+  the domain's rule to apply, so it goes through and comes back as `CommandRejected` (422),
+  shown next to the action.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from werkzeug.exceptions import BadRequest
+
+from emit import InvalidAggregateId, check_aggregate_id
+from webapp.cart import AddItem, ChangeQuantity
+from webapp.catalog import find_product
+
+# Up to three digits: enough for every quantity the cart could discuss (its limit is 99), and
+# the line past which a number is not a quantity but noise.
+_QUANTITY = re.compile(r"-?[0-9]{1,3}")
+_SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{0,39}")
+_SHOWN = 40  # how much of a bad value a message repeats
+
+
+def cart_id(value: str) -> str:
+    """A cart id from the URL or a query string; `BadRequest` if it cannot name a cart."""
+    try:
+        return check_aggregate_id(value)
+    except InvalidAggregateId as error:
+        raise BadRequest(f"{_shown(value)} is not a cart id: {error.reason}.") from None
+
+
+def sku(value: str) -> str:
+    """A product code (it need not be in the catalog: a cart keeps lines of products the
+    catalog may have dropped since)."""
+    if not _SKU.fullmatch(value):
+        raise BadRequest(
+            f"{_shown(value)} is not a product code: codes are capital letters, digits and "
+            "dashes, like BEAN-250."
+        )
+    return value
+
+
+def quantity(form: Mapping[str, str], *, default: int | None = None) -> int:
+    raw = form.get("quantity", "").strip()
+    if not raw and default is not None:
+        return default
+    if not raw:
+        raise BadRequest("The quantity is missing.")
+    if not _QUANTITY.fullmatch(raw):
+        if re.fullmatch(r"-?[0-9]+", raw):
+            raise BadRequest(f"A quantity of {_shown(raw)} is far too large.")
+        raise BadRequest(f"{_shown(raw)} is not a quantity: enter a whole number, like 2.")
+    return int(raw)
+
+
+def add_item(form: Mapping[str, str]) -> AddItem:
+    code = sku(form.get("sku", ""))
+    if find_product(code) is None:
+        raise BadRequest(f"There is no product {code} in the catalog.")
+    return AddItem(code, quantity(form, default=1))
+
+
+def change_quantity(line_sku: str, form: Mapping[str, str]) -> ChangeQuantity:
+    return ChangeQuantity(sku(line_sku), quantity(form))
+
+
+def _shown(value: str) -> str:
+    """A bad value quoted back to its sender: cut short, unprintable characters replaced (the
+    page escapes the rest)."""
+    cut = value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
+    return (
+        "“" + "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in cut) + "”"
+    )
