@@ -19,12 +19,12 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.commands import in_threads
 from bench.databases import Workspace
 from bench.report import Row
 from bench.workload import SKUS
@@ -79,17 +79,7 @@ def run(workspace: Workspace, *, quick: bool) -> Row:
         for client in clients:
             client.open_session()
             client.post_many(warm_up)  # untimed: first requests compile templates, fill pools
-        start = threading.Barrier(CLIENTS + 1)
-        threads = [
-            threading.Thread(target=client.timed, args=(start, per_client)) for client in clients
-        ]
-        for thread in threads:
-            thread.start()
-        start.wait()
-        began = time.perf_counter()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - began
+        elapsed = in_threads(CLIENTS, lambda c: clients[c].timed(per_client))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -223,8 +213,7 @@ class _Client:
         for _ in range(count):
             self.post()
 
-    def timed(self, start: threading.Barrier, count: int) -> None:
-        start.wait()
+    def timed(self, count: int) -> None:
         try:
             for _ in range(count):
                 self.latencies.append(self.post())

@@ -10,71 +10,64 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, Protocol
+from typing import Any
 
 ROW = "x" * 100
 
 
-class OneRowPerTransaction(Protocol):
+class OneRowPerTransaction:
+    """A table of rows and a connection that commits one row per transaction."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._committed = 0
+
     def run(self, transactions: int) -> float:
         """Commit `transactions` one-row transactions; the seconds it took."""
-        ...
+        commit_one = self._commit_one
+        started = time.perf_counter()
+        for _ in range(transactions):
+            commit_one()
+        elapsed = time.perf_counter() - started
+        self._committed += transactions
+        return elapsed
+
+    def _commit_one(self) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         """Check every committed row is there, and let go of the database."""
-        ...
-
-
-class SqliteRows:
-    def __init__(self, path: str) -> None:
-        self._connection = sqlite3.connect(path, isolation_level=None)
-        self._connection.execute("PRAGMA journal_mode = WAL")
-        self._connection.execute("PRAGMA synchronous = FULL")
-        self._connection.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
-        self._committed = 0
-
-    def run(self, transactions: int) -> float:
-        cursor = self._connection.cursor()
-        started = time.perf_counter()
-        for _ in range(transactions):
-            cursor.execute("BEGIN IMMEDIATE")
-            cursor.execute("INSERT INTO rows (data) VALUES (?)", (ROW,))
-            cursor.execute("COMMIT")
-        elapsed = time.perf_counter() - started
-        self._committed += transactions
-        return elapsed
-
-    def close(self) -> None:
         (count,) = self._connection.execute("SELECT count(*) FROM rows").fetchone()
         self._connection.close()
-        _check(count, self._committed)
+        if count != self._committed:
+            raise AssertionError(f"raw: {count} rows stored, {self._committed} committed")
 
 
-class PostgresRows:
+class SqliteRows(OneRowPerTransaction):
+    def __init__(self, path: str) -> None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
+        super().__init__(connection)
+        self._cursor = connection.cursor()
+
+    def _commit_one(self) -> None:
+        cursor = self._cursor
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("INSERT INTO rows (data) VALUES (?)", (ROW,))
+        cursor.execute("COMMIT")
+
+
+class PostgresRows(OneRowPerTransaction):
     def __init__(self, conninfo: str, schema: str) -> None:
         import psycopg
 
-        self._connection: Any = psycopg.connect(conninfo, options=f"-csearch_path={schema}")
-        self._connection.execute("CREATE TABLE rows (id BIGSERIAL PRIMARY KEY, data TEXT NOT NULL)")
+        connection: Any = psycopg.connect(conninfo, options=f"-csearch_path={schema}")
+        connection.execute("CREATE TABLE rows (id BIGSERIAL PRIMARY KEY, data TEXT NOT NULL)")
+        connection.commit()
+        super().__init__(connection)
+
+    def _commit_one(self) -> None:
+        self._connection.execute("INSERT INTO rows (data) VALUES (%s)", (ROW,))
         self._connection.commit()
-        self._committed = 0
-
-    def run(self, transactions: int) -> float:
-        connection = self._connection
-        started = time.perf_counter()
-        for _ in range(transactions):
-            connection.execute("INSERT INTO rows (data) VALUES (%s)", (ROW,))
-            connection.commit()
-        elapsed = time.perf_counter() - started
-        self._committed += transactions
-        return elapsed
-
-    def close(self) -> None:
-        (count,) = self._connection.execute("SELECT count(*) FROM rows").fetchone()
-        self._connection.close()
-        _check(count, self._committed)
-
-
-def _check(count: int, committed: int) -> None:
-    if count != committed:
-        raise AssertionError(f"raw: {count} rows stored, {committed} committed")

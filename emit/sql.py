@@ -196,7 +196,7 @@ class _Statements:
 
         bind = sa.bindparam
         insert = _dialect_insert(engine)
-        self.create_stream = sql(
+        create_stream = (
             insert(streams)
             .values(
                 stream_id=bind("stream_id"),
@@ -206,11 +206,13 @@ class _Statements:
             )
             .on_conflict_do_nothing()
         )
-        self.advance_stream = sql(
+        advance_stream = (
             sa.update(streams)
             .where(streams.c.stream_id == bind("stream_id"), streams.c.version == bind("expected"))
             .values(version=bind("version"), updated_at=bind("now"))
         )
+        self.create_stream = sql(create_stream)
+        self.advance_stream = sql(advance_stream)
         self.stream_version = sql(
             sa.select(streams.c.version).where(streams.c.stream_id == bind("stream_id"))
         )
@@ -266,23 +268,9 @@ class _Statements:
         )
         self.count_streams = sql(sa.select(sa.func.count()).select_from(streams))
         if dialect.name == "postgresql":
-            claims = (
-                insert(streams)
-                .values(
-                    stream_id=bind("stream_id"),
-                    version=bind("version"),
-                    created_at=bind("now"),
-                    updated_at=bind("now"),
-                )
-                .on_conflict_do_nothing(),
-                sa.update(streams)
-                .where(
-                    streams.c.stream_id == bind("stream_id"), streams.c.version == bind("expected")
-                )
-                .values(version=bind("version"), updated_at=bind("now")),
-            )
             self.append_new, self.append_next = (
-                _append_alone(sql(claim.returning(streams.c.version))) for claim in claims
+                _append_alone(sql(claim.returning(streams.c.version)))
+                for claim in (create_stream, advance_stream)
             )
         self.write_snapshot = sql(
             insert(snapshots)
@@ -439,25 +427,7 @@ class SqlEventStore:
             driver.autocommit = False
         if not positions:
             return None
-        return [
-            StoredEvent(
-                request.stream_id,
-                version,
-                position,
-                event.event_id,
-                event.type,
-                event.schema_version,
-                event.data,
-                event.metadata,
-                now,
-            )
-            for version, position, event in zip(
-                range(expected + 1, expected + len(new_events) + 1),
-                positions,
-                new_events,
-                strict=True,
-            )
-        ]
+        return _stored_events(request.stream_id, expected, positions[0], new_events, now)
 
     def _write(
         self, writer: sa.Connection, cursor: Any, requests: Sequence[AppendRequest]
@@ -488,35 +458,22 @@ class SqlEventStore:
         for index in sorted(claims):  # positions follow the order the requests arrived in
             stream_id = requests[index].stream_id
             expected, new_events = claims[index]
-            stored: list[StoredEvent] = []
-            for version, event in enumerate(new_events, start=expected + 1):
-                position += 1
-                stored.append(
-                    StoredEvent(
-                        stream_id,
-                        version,
-                        position,
-                        event.event_id,
-                        event.type,
-                        event.schema_version,
-                        event.data,
-                        event.metadata,
-                        now,
-                    )
-                )
-                rows.append(
-                    {
-                        "position": position,
-                        "stream_id": stream_id,
-                        "version": version,
-                        "event_id": str(event.event_id) if self._sqlite else event.event_id,
-                        "type": event.type,
-                        "schema_version": event.schema_version,
-                        "data": event.data,
-                        "metadata": event.metadata,
-                        "recorded_at": now_param,
-                    }
-                )
+            stored = _stored_events(stream_id, expected, position + 1, new_events, now)
+            position += len(stored)
+            rows.extend(
+                {
+                    "position": event.position,
+                    "stream_id": stream_id,
+                    "version": event.version,
+                    "event_id": str(event.event_id) if self._sqlite else event.event_id,
+                    "type": event.type,
+                    "schema_version": event.schema_version,
+                    "data": event.data,
+                    "metadata": event.metadata,
+                    "recorded_at": now_param,
+                }
+                for event in stored
+            )
             results[index] = stored
         if len(rows) == 1:
             cursor.execute(self._sql.insert_event, rows[0])  # psycopg pipelines executemany:
@@ -622,22 +579,14 @@ class SqlEventStore:
     def read_stream(
         self, stream_id: str, *, after: int = 0, up_to: int | None = None
     ) -> list[StoredEvent]:
-        params = {
-            "stream_id": stream_id,
-            "after": after,
-            "up_to": _MAX_VERSION if up_to is None else up_to,
-        }
+        params = _window(stream_id, after, up_to)
         rows = self._query("read a stream", stream_id, self._sql.read_stream, params)
         return [self._stored(row) for row in rows]
 
     def read_stream_data(
         self, stream_id: str, *, after: int = 0, up_to: int | None = None
     ) -> list[EventData]:
-        params = {
-            "stream_id": stream_id,
-            "after": after,
-            "up_to": _MAX_VERSION if up_to is None else up_to,
-        }
+        params = _window(stream_id, after, up_to)
         # The driver's rows are already (version, type, schema_version, data) tuples.
         return self._query("read a stream", stream_id, self._sql.read_stream_data, params)
 
@@ -740,6 +689,39 @@ class SqlEventStore:
                 self._writer = None
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
+    """The parameters of a read of one stream's versions `after < version <= up_to`."""
+    return {
+        "stream_id": stream_id,
+        "after": after,
+        "up_to": _MAX_VERSION if up_to is None else up_to,
+    }
+
+
+def _stored_events(
+    stream_id: str,
+    expected: int,
+    first_position: int,
+    new_events: Sequence[NewEvent],
+    now: datetime,
+) -> list[StoredEvent]:
+    """The events of one append as stored: versions after `expected`, consecutive positions."""
+    return [
+        StoredEvent(
+            stream_id,
+            expected + offset + 1,
+            first_position + offset,
+            event.event_id,
+            event.type,
+            event.schema_version,
+            event.data,
+            event.metadata,
+            now,
+        )
+        for offset, event in enumerate(new_events)
+    ]
 
 
 def _is_driver_error(error: BaseException) -> bool:
