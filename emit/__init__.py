@@ -3,9 +3,15 @@
 A domain is a `Decider`: an initial state, `decide(command, state) -> events` and
 `evolve(state, event) -> state`. `Emit` runs it on an event store (`InMemoryEventStore`, or
 `SqlEventStore` on SQLite or PostgreSQL) with a bounded pool of live aggregates.
+
+Subscribers react to the events: `Projection`s keep read models inside the append's
+transaction; `Policy`s run after the commit, from a durable checkpoint, under `Subscribers`.
+`Handler`s hear of everything `Emit` does; `Emit.metrics()` counts it.
 """
 
+from emit.checkpoints import Checkpoint
 from emit.codec import CodecError
+from emit.dead_letters import DeadLetter
 from emit.decider import AggregateCreated, Decider
 from emit.emit import CommandResult, Emit, check_aggregate_id
 from emit.errors import (
@@ -13,14 +19,24 @@ from emit.errors import (
     AggregateNotFound,
     CommandRejected,
     ConcurrencyError,
+    DeadLetterBusy,
+    DeadLetterNotFound,
     EmitError,
     EventDecodeError,
     InvalidAggregateId,
+    PolicyFailed,
+    ProjectionError,
+    ProjectionOutOfDate,
     StorageError,
+    UnknownSubscriber,
     VersionOutOfRange,
 )
+from emit.handlers import Handler, LoggingHandler
 from emit.memory import InMemoryEventStore
-from emit.pool import Aggregate, AggregatePool, LiveAggregate
+from emit.metrics import Metrics, Timing
+from emit.policies import Backoff, Policy
+from emit.pool import Aggregate, AggregatePool, LiveAggregate, PoolEntry
+from emit.projections import Projection, Projections
 from emit.recorded import Metadata, RecordedEvent
 from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, create_schema, make_engine
@@ -32,6 +48,7 @@ from emit.store import (
     StoredSnapshot,
     StreamInfo,
 )
+from emit.subscribers import Subscribers, SubscriberStatus
 
 __all__ = [
     "Aggregate",
@@ -40,20 +57,35 @@ __all__ = [
     "AggregateNotFound",
     "AggregatePool",
     "AppendRequest",
+    "Backoff",
+    "Checkpoint",
     "CodecError",
     "CommandRejected",
     "CommandResult",
     "ConcurrencyError",
+    "DeadLetter",
+    "DeadLetterBusy",
+    "DeadLetterNotFound",
     "Decider",
     "Emit",
     "EmitError",
     "EventDecodeError",
     "EventStore",
+    "Handler",
     "InMemoryEventStore",
     "InvalidAggregateId",
     "LiveAggregate",
+    "LoggingHandler",
     "Metadata",
+    "Metrics",
     "NewEvent",
+    "Policy",
+    "PolicyFailed",
+    "PoolEntry",
+    "Projection",
+    "ProjectionError",
+    "ProjectionOutOfDate",
+    "Projections",
     "RecordedEvent",
     "Snapshots",
     "SqlEventStore",
@@ -61,6 +93,10 @@ __all__ = [
     "StoredEvent",
     "StoredSnapshot",
     "StreamInfo",
+    "SubscriberStatus",
+    "Subscribers",
+    "Timing",
+    "UnknownSubscriber",
     "VersionOutOfRange",
     "check_aggregate_id",
     "create_schema",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import bisect
 import json
-import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import perf_counter_ns
 from typing import Any, Generic, TypeVar
 
+from emit.checkpoints import Checkpoints
 from emit.codec import CodecError, from_json, to_json
 from emit.commit import GroupCommit
 from emit.decider import AggregateCreated, Decider
@@ -23,10 +24,14 @@ from emit.errors import (
     InvalidAggregateId,
     VersionOutOfRange,
 )
+from emit.handlers import Handler, Handlers, LoggingHandler
 from emit.ids import new_id
-from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate
+from emit.metrics import Metrics, MetricsRecorder
+from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate, PoolEntry
+from emit.projections import Projection, Projections
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
 from emit.snapshots import Snapshots
+from emit.sql import SqlEventStore
 from emit.store import (
     AppendRequest,
     EventData,
@@ -34,6 +39,7 @@ from emit.store import (
     NewEvent,
     StoredEvent,
     StreamInfo,
+    TransactionHook,
 )
 
 C = TypeVar("C")
@@ -41,8 +47,6 @@ E = TypeVar("E")
 S = TypeVar("S")
 
 MAX_AGGREGATE_ID_LENGTH = 200
-
-log = logging.getLogger("emit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,12 @@ class Emit(Generic[C, E, S]):
 
     Guarantee: when `create` or `handle_command` returns, its events are durably stored.
 
+    `projections` are kept up to date inside each append's transaction (emit/projections.py;
+    they need a `SqlEventStore`); making the `Emit` installs them (creates their tables and
+    brings them up to the head), unless the store was opened with `create=False`.
+    `handlers` are told what happens (emit/handlers.py); the default is one `LoggingHandler`.
+    `on_evict(entry, reason)` is called with each aggregate the pool lets go.
+
     With `snapshot_every=N`, the state is also stored every N versions (emit/snapshots.py), and
     loading an aggregate or `state_at` replays at most N-1 events after the latest snapshot.
     States are the same as without snapshots. Bump `snapshot_version` if `evolve` depends on
@@ -82,6 +92,8 @@ class Emit(Generic[C, E, S]):
         idle_expiry: float | None = None,
         max_retries: int = 10,
         on_evict: EvictionHandler | None = None,
+        projections: Sequence[Projection[E]] = (),
+        handlers: Sequence[Handler] | None = None,
         snapshot_every: int | None = None,
         snapshot_version: str | int = 0,
     ) -> None:
@@ -90,13 +102,21 @@ class Emit(Generic[C, E, S]):
         self.decider = decider
         self.store = store
         self.max_retries = max_retries
+        self.on_evict = on_evict
         self.pool: AggregatePool[S] = AggregatePool(
-            pool_size, idle_expiry=idle_expiry, on_evict=on_evict
+            pool_size, idle_expiry=idle_expiry, on_evict=self._evicted
         )
         self._commit = GroupCommit(store.append_many)
         self._snapshots: Snapshots[S] | None = None
         if snapshot_every is not None:
             self._snapshots = Snapshots(decider, snapshot_every, snapshot_version)
+        self._metrics = MetricsRecorder()
+        self._handlers = Handlers(
+            [self._metrics, *([LoggingHandler()] if handlers is None else handlers)]
+        )
+        self.projections = Projections(projections, store=store, decode=self._recorded)
+        if self.projections.install_on_open:
+            self.projections.install()
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -113,7 +133,10 @@ class Emit(Generic[C, E, S]):
         state = self.decider.fold(self.decider.initial_state, genesis)
         _, metadata_json = self._metadata_json("create", metadata)
         request = AppendRequest(
-            aggregate_id, 0, [self._new_event(e, metadata_json) for e in genesis]
+            aggregate_id,
+            0,
+            [self._new_event(e, metadata_json) for e in genesis],
+            before_commit=self._projecting(self._recorded_all),
         )
         result = self._commit.append(request)
         if isinstance(result, ConcurrencyError):
@@ -122,7 +145,7 @@ class Emit(Generic[C, E, S]):
             raise result
         aggregate = Aggregate(aggregate_id, len(genesis), state)
         self.pool.add(LiveAggregate(aggregate))
-        log.debug("created %s at version %d", aggregate_id, aggregate.version)
+        self._handlers.events_appended(self._recorded_all(result))
         return aggregate
 
     def handle_command(
@@ -138,19 +161,41 @@ class Emit(Generic[C, E, S]):
         state, inside the store's transaction, so the retry cannot lose the race again.
         Raises `AggregateNotFound`, `CommandRejected` (nothing recorded; always decided on the
         latest stored state), `ConcurrencyError` (a store that cannot resolve conflicts, after
-        `max_retries`), `StorageError`.
+        `max_retries`), `ProjectionError` (nothing recorded), `StorageError`.
         """
+        started = perf_counter_ns()
         aggregate_id = aggregate.id if isinstance(aggregate, Aggregate) else aggregate
+        try:
+            result = self._handle(aggregate_id, command, metadata)
+        except CommandRejected as rejection:
+            self._handlers.command_rejected(
+                aggregate_id, command, rejection, perf_counter_ns() - started
+            )
+            raise
+        except Exception as error:
+            self._handlers.command_failed(aggregate_id, command, error, perf_counter_ns() - started)
+            raise
+        if result.events:
+            self._handlers.events_appended(result.events)
+        self._handlers.command_handled(aggregate_id, command, result, perf_counter_ns() - started)
+        return result
+
+    def _handle(
+        self, aggregate_id: str, command: C, metadata: Mapping[str, Any] | None
+    ) -> CommandResult[E, S]:
         metadata_json = self._metadata_json(type(command).__name__, metadata)
         live = self._live(aggregate_id)
         with live.lock:
-            for _attempt in range(self.max_retries + 1):
+            for attempt in range(self.max_retries + 1):
                 try:
                     decision = _Decision(self, command, live.current, *metadata_json)
                 except CommandRejected as rejection:
                     # Never refuse on stale state: another process may have moved on. One
                     # version read per rejection is cheap, and rejections are rare.
                     if self.store.stream_version(aggregate_id) != live.current.version:
+                        self._handlers.conflict_retried(
+                            aggregate_id, live.current.version, attempt + 1
+                        )
                         self._catch_up(live)
                         continue
                     raise self._rejected(rejection, aggregate_id, command) from None
@@ -162,12 +207,17 @@ class Emit(Generic[C, E, S]):
                     aggregate_id,
                     decision.base.version,
                     decision.new_events,
+                    before_commit=self._projecting(decision.recorded),
                     resolve=decision.resolve,
                 )
                 result = self._commit.append(request)
+                if decision.redecided:  # by the store, inside the append
+                    self._handlers.conflict_retried(
+                        aggregate_id, request.expected_version, attempt + 1
+                    )
                 if isinstance(result, ConcurrencyError):
-                    log.debug(
-                        "conflict on %s at version %d", aggregate_id, request.expected_version
+                    self._handlers.conflict_retried(
+                        aggregate_id, request.expected_version, attempt + 1
                     )
                     self._catch_up(live)
                     continue
@@ -198,7 +248,6 @@ class Emit(Generic[C, E, S]):
     ) -> CommandRejected:
         rejection.aggregate_id = aggregate_id
         rejection.command = command
-        log.debug("rejected %s on %s: %s", command, aggregate_id, rejection.reason)
         return rejection
 
     # --- reading -------------------------------------------------------------------------------
@@ -269,6 +318,41 @@ class Emit(Generic[C, E, S]):
     def exists(self, aggregate_id: str) -> bool:
         return aggregate_id in self.pool or self.store.stream_version(aggregate_id) > 0
 
+    def decode(self, stored: StoredEvent) -> RecordedEvent[E]:
+        """A stored event (from `store.read_all`, say) decoded; raises `EventDecodeError`."""
+        return self._recorded(stored)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def metrics(self) -> Metrics:
+        """What this `Emit` has done since it was made (commands, events, conflicts, loads,
+        the pool), the head position, and how far behind it each subscriber of the database
+        is (read from the database, so subscribers run by other processes count too)."""
+        head = self.store.head_position()
+        lag: dict[str, int] = {}
+        if isinstance(self.store, SqlEventStore):
+            for checkpoint in Checkpoints(self.store.engine).read_all():
+                lag[checkpoint.name] = max(0, head - checkpoint.position)
+        return self._metrics.snapshot(self.pool, head, lag)
+
+    def live_aggregates(self, *, limit: int | None = None) -> list[PoolEntry]:
+        """The aggregates in the pool, most recently used first: id, version, hits and when
+        each was last used."""
+        return self.pool.describe(limit)
+
+    def evict(self, aggregate_id: str) -> bool:
+        """Let the pool drop an aggregate (it is rebuilt from the store when next needed);
+        True if it was in the pool. Handlers and `on_evict` hear of it as "requested"."""
+        return self.pool.discard(aggregate_id, "requested")
+
+    def add_handler(self, handler: Handler) -> None:
+        """Tell `handler` of what happens from now on, after the handlers there already are."""
+        self._handlers = Handlers([*self._handlers.handlers, handler])
+
+    def remove_handler(self, handler: Handler) -> None:
+        """Stop telling `handler`; nothing happens if it was not there."""
+        self._handlers = Handlers([h for h in self._handlers.handlers if h is not handler])
+
     def close(self) -> None:
         self.store.close()
 
@@ -283,12 +367,13 @@ class Emit(Generic[C, E, S]):
     def _live(self, aggregate_id: str) -> LiveAggregate[S]:
         live = self.pool.get(aggregate_id)
         if live is None:
+            started = perf_counter_ns()
             check_aggregate_id(aggregate_id)
             version, state = self._replay(aggregate_id)
             if version == 0:
                 raise AggregateNotFound(aggregate_id)
             live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, version, state)))
-            log.debug("loaded %s at version %d", aggregate_id, version)
+            self._handlers.aggregate_loaded(live.current, perf_counter_ns() - started)
         return live
 
     def _replay(self, aggregate_id: str, up_to: int | None = None) -> tuple[int, S]:
@@ -303,6 +388,28 @@ class Emit(Generic[C, E, S]):
         if snapshots is not None and snapshots.due(start, version):
             snapshots.write(self.store, aggregate_id, version, state)
         return version, state
+
+    def _evicted(self, entry: LiveAggregate[Any], reason: str) -> None:
+        self._handlers.aggregate_evicted(entry.current, reason)
+        if self.on_evict is not None:
+            self.on_evict(entry, reason)
+
+    def _projecting(
+        self, recorded: Callable[[Sequence[StoredEvent]], Sequence[RecordedEvent[E]]]
+    ) -> TransactionHook | None:
+        """The append's hook that runs the projections on the events it stores, if any;
+        `recorded` turns what the store wrote into recorded events."""
+        if not self.projections:
+            return None
+        projections = self.projections
+
+        def project(connection: Any, stored: Sequence[StoredEvent]) -> None:
+            projections.apply(connection, recorded(stored))
+
+        return project
+
+    def _recorded_all(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
+        return tuple(self._recorded(s) for s in stored)
 
     def _catch_up(self, live: LiveAggregate[S]) -> None:
         """Apply events other writers stored after our version. Call with `live.lock` held."""
@@ -396,6 +503,7 @@ class _Decision(Generic[C, E, S]):
         self._command = command
         self._metadata = metadata
         self._metadata_json = metadata_json
+        self.redecided = False
         self._decide(base)
 
     def _decide(self, base: Aggregate[S]) -> None:
@@ -410,6 +518,7 @@ class _Decision(Generic[C, E, S]):
         emit = self._emit
         state = emit.decider.fold(self.base.state, (emit._decode(s) for s in newer))
         self._decide(Aggregate(self.base.id, newer[-1].version, state))
+        self.redecided = True
         return self.new_events
 
     def after(self) -> Aggregate[S]:

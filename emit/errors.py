@@ -1,4 +1,5 @@
-"""The errors emit raises. Every one is an `EmitError`, and every message names the aggregate."""
+"""The errors emit raises. Every one is an `EmitError`, and every message names what it is about:
+the aggregate, the projection or policy, the dead letter."""
 
 from __future__ import annotations
 
@@ -112,3 +113,91 @@ class StorageError(EmitError):
         self.aggregate_id = aggregate_id
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
+
+
+class ProjectionError(EmitError):
+    """A projection failed on an event (`__cause__` holds its error). Inline, the command that
+    recorded the event fails with it and nothing of the command is stored; in a rebuild, the
+    read model is left as it was."""
+
+    def __init__(
+        self,
+        projection: str,
+        aggregate_id: str,
+        version: int,
+        position: int,
+        type_name: str,
+        cause: BaseException,
+    ) -> None:
+        self.projection = projection
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.position = position
+        self.type_name = type_name
+        super().__init__(
+            f"Projection {projection!r} failed on {type_name} at position {position} "
+            f"(aggregate {aggregate_id!r}, version {version}): {type(cause).__name__}: {cause}"
+        )
+
+
+class ProjectionOutOfDate(EmitError):
+    """The database's read model of a projection was never installed, is of another revision,
+    or is ahead of the log (a process running other projection code writes to the database)."""
+
+    def __init__(self, projection: str, installed: bool = True) -> None:
+        self.projection = projection
+        if not installed:
+            message = (
+                f"Projection {projection!r} is not installed in this database: call "
+                "emit.projections.install() (the web app's `flask init-db` does)."
+            )
+        else:
+            message = (
+                f"Projection {projection!r} in the database does not match this code (it was "
+                "built by another revision, or is ahead of the log): is a process with other "
+                "code writing? Installing it again (emit.projections.install()) rebuilds it "
+                "with this code."
+            )
+        super().__init__(message)
+
+
+class UnknownSubscriber(EmitError, LookupError):
+    """A projection or policy name that nobody registered."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        choices = ", ".join(repr(k) for k in known) or "none"
+        super().__init__(f"There is no {kind} named {name!r}; known: {choices}.")
+
+
+class DeadLetterNotFound(EmitError, LookupError):
+    """No dead letter has this id: it was never parked, or it was retried or skipped since."""
+
+    def __init__(self, dead_letter_id: int) -> None:
+        self.dead_letter_id = dead_letter_id
+        super().__init__(
+            f"There is no dead letter {dead_letter_id}: it may have been retried or skipped."
+        )
+
+
+class DeadLetterBusy(EmitError):
+    """Another thread or process is retrying this dead letter right now."""
+
+    def __init__(self, dead_letter_id: int) -> None:
+        self.dead_letter_id = dead_letter_id
+        super().__init__(
+            f"Dead letter {dead_letter_id} is being retried elsewhere right now; try again soon."
+        )
+
+
+class PolicyFailed(EmitError):
+    """A dead letter's retry failed again; it stays parked with the new error and attempts."""
+
+    def __init__(self, subscriber: str, position: int, error: str) -> None:
+        self.subscriber = subscriber
+        self.position = position
+        self.error = error
+        super().__init__(
+            f"Policy {subscriber!r} failed again on the event at position {position}: {error}"
+        )

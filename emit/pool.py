@@ -6,11 +6,13 @@ stale entry costs a retry, not a lost or duplicated event.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 S = TypeVar("S")
@@ -44,12 +46,24 @@ class LiveAggregate(Generic[S]):
 EvictionHandler = Callable[[LiveAggregate[Any], str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    """One live aggregate as the pool sees it: for an operator, not for deciding anything."""
+
+    aggregate_id: str
+    version: int
+    hits: int  # times it was found in the pool
+    last_used_at: datetime
+    idle_seconds: float
+
+
 class AggregatePool(Generic[S]):
     """At most `size` live aggregates; the least recently used one goes first.
 
     Both commands and reads count as use. With `idle_expiry` (seconds), an entry not used for
     that long is dropped too. `on_evict(entry, reason)` is called, outside the pool's lock, for
-    every entry the pool lets go; reason is "capacity", "idle" or "discarded".
+    every entry the pool lets go; reason is "capacity", "idle", "discarded" (after a failure)
+    or whatever `discard` was given.
     """
 
     def __init__(
@@ -112,13 +126,13 @@ class AggregatePool(Generic[S]):
         self._notify(evicted, "capacity")
         return entry
 
-    def discard(self, aggregate_id: str) -> bool:
+    def discard(self, aggregate_id: str, reason: str = "discarded") -> bool:
         """Drop an entry (after a failure, or on request); True if it was there."""
         with self._lock:
             entry = self._entries.pop(aggregate_id, None)
             if entry is not None:
                 self.evictions += 1
-        self._notify([entry] if entry is not None else [], "discarded")
+        self._notify([entry] if entry is not None else [], reason)
         return entry is not None
 
     def expire_idle(self) -> int:
@@ -132,6 +146,25 @@ class AggregatePool(Generic[S]):
         """The live entries, least recently used first."""
         with self._lock:
             return list(self._entries.values())
+
+    def describe(self, limit: int | None = None) -> list[PoolEntry]:
+        """What is in the pool, most recently used first (the first `limit`), with the
+        wall-clock time of each one's last use."""
+        with self._lock:
+            recent = reversed(self._entries.values())
+            entries = [(e.current, e.hits, e.last_used) for e in itertools.islice(recent, limit)]
+            now = self._clock()
+        wall = time.time()
+        return [
+            PoolEntry(
+                aggregate.id,
+                aggregate.version,
+                hits,
+                datetime.fromtimestamp(wall - (now - last_used), UTC),
+                max(0.0, now - last_used),
+            )
+            for aggregate, hits, last_used in entries
+        ]
 
     def __len__(self) -> int:
         return len(self._entries)

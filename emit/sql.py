@@ -1,6 +1,6 @@
 """The durable event store: SQLite (embedded) or PostgreSQL, through SQLAlchemy 2 Core.
 
-Three tables, defined once below with SQLAlchemy Core:
+Three tables for the events, defined once below with SQLAlchemy Core:
 
 - `emit_streams`: one row per stream (aggregate): its current version and when it was created
   and last appended to. Its version column is the optimistic-concurrency check.
@@ -10,6 +10,10 @@ Three tables, defined once below with SQLAlchemy Core:
   order, so a reader tailing `read_all` never skips an event that commits late.
 - `emit_snapshots`: states of streams at some versions (see emit/snapshots.py), a cache beside
   the events: deleting rows from it loses nothing.
+
+The subscribers' tables (`emit_checkpoints`, `emit_dead_letters`) are defined on the same
+`metadata` next to the code that uses them (emit/checkpoints.py, emit/dead_letters.py), and
+created with these.
 
 Durability: SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
 returns) and a busy timeout, so processes sharing a file wait for each other instead of
@@ -23,7 +27,7 @@ more than the SQLite commit itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,13 +167,16 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> None:
         connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
 
-def create_schema(engine: sa.Engine) -> None:
-    """Create emit's tables if they are missing; safe to call from several processes at once."""
+def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None:
+    """Create emit's tables, and `tables` (read models of projections), where they are missing.
+    Safe to call from several processes at once."""
     write = engine.execution_options(emit_write=True)
     with write.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
         metadata.create_all(connection, checkfirst=True)
+        for table in sa.schema.sort_tables(tables):
+            table.create(connection, checkfirst=True)
         insert = _dialect_insert(engine)(head).values(id=1, position=0).on_conflict_do_nothing()
         connection.execute(insert)
 
@@ -340,6 +347,7 @@ class SqlEventStore:
         self._write_lock = threading.Lock()
         self._writer: sa.Connection | None = None
         self._closed = False
+        self.creates_schema = create
         if create:
             try:
                 create_schema(self.engine)
@@ -530,6 +538,31 @@ class SqlEventStore:
             return conflict  # cannot happen while we hold the stream; refuse rather than guess
         return actual, new_events
 
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction on the store's connection that no append can overtake.
+
+        While it is open, appends through this store wait for it, and appends from other
+        processes wait on the head row (PostgreSQL) or the database's write lock (SQLite): what
+        it reads of the log is the whole log until it ends. Readers go on seeing the database as
+        it was before, until it commits. It commits when the block ends and rolls back if the
+        block raises. Projections are rebuilt in one. Never append through `Emit` inside it:
+        the append would wait for the transaction, which waits for the append.
+        """
+        with self._write_lock:
+            writer = self._writer_connection()
+            try:
+                with writer.begin():
+                    writer.execute(
+                        sa.select(head.c.position).where(head.c.id == 1).with_for_update()
+                    )
+                    yield writer
+            except Exception as error:
+                if not _is_driver_error(error):
+                    raise
+                self._drop_writer()
+                raise StorageError("run a transaction", None, error) from error
+
     def _writer_connection(self) -> sa.Connection:
         if self._closed:
             raise StorageError("append", None, RuntimeError("the store is closed"))
@@ -594,6 +627,19 @@ class SqlEventStore:
         params = {"after": after, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}
         rows = self._query("read the global log", None, self._sql.read_all, params)
         return [self._stored(row) for row in rows]
+
+    def read_all_in(
+        self, connection: sa.Connection, *, after: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        """`read_all` inside the caller's transaction on `connection`: it sees exactly what that
+        transaction sees (see `transaction`)."""
+        params = {"after": after, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._sql.read_all, params)
+            return [self._stored(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     def stream_version(self, stream_id: str) -> int:
         rows = self._query(

@@ -15,8 +15,24 @@ SECRET_KEY = "change-me"
 # How many live carts each process keeps in memory (least recently used ones go first).
 # EMIT_POOL_SIZE = 1000
 
-# Rows per page on the dashboard.
+# Rows per page on the dashboard, and products in its best sellers.
 # CARTS_PER_PAGE = 20
+# BEST_SELLERS = 5
+
+# The policies (receipts) run in a background thread of each web process, started by its first
+# request; leases in the database let one runner at a time work on each policy. Turn it off when
+# `flask --app webapp emit run-subscribers` runs them in a process of their own.
+# EMIT_RUN_SUBSCRIBERS = True
+# The longest a runner waits before looking for events other processes appended (seconds).
+# EMIT_SUBSCRIBERS_POLL_INTERVAL = 1.0
+
+# Issuing a receipt: tries before a checkout becomes a dead letter, and the wait after the first
+# failure (seconds; it doubles after each next one).
+# RECEIPTS_MAX_ATTEMPTS = 4
+# RECEIPTS_FIRST_RETRY_WAIT = 1.0
+
+# Seconds between refreshes of the operations page (/ops) while it is open.
+# OPS_REFRESH_SECONDS = 2
 
 # Behind HTTPS, keep the session cookie off plain HTTP.
 # SESSION_COOKIE_SECURE = True

@@ -14,27 +14,51 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from webapp import create_app  # noqa: E402
+from webapp.cart import AddItem, CheckOut  # noqa: E402
 from webapp.demo import seed  # noqa: E402
 from webapp.live_server import LiveServer, chromium_launch_options  # noqa: E402
-from webapp.store import get_emit, init_db  # noqa: E402
+from webapp.receipts import jam_printer  # noqa: E402
+from webapp.store import get_emit, get_engine, get_subscribers, init_db  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
+# The history page keeps its state panel in view beside the events: tall enough to show it whole.
+DESKTOP_TALL = {"width": 1280, "height": 1000}
 PHONE = {"width": 375, "height": 812}
 
 
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
-        app = create_app({"EMIT_STORE_URL": f"sqlite:///{folder}/emit.sqlite3"})
+        app = create_app(
+            {
+                "EMIT_STORE_URL": f"sqlite:///{folder}/emit.sqlite3",
+                "EMIT_RUN_SUBSCRIBERS": False,  # the policies run below, when they should
+                "RECEIPTS_FIRST_RETRY_WAIT": 0.01,
+            }
+        )
         init_db(app)
-        seed(get_emit(app))
+        emit = get_emit(app)
+        seed(emit)
+        get_subscribers(app).catch_up()  # the demo's receipts
+        # A checkout while the receipt printer is jammed: a dead letter for the operations page.
+        jam_printer(get_engine(app), True)
+        emit.create("cart-0ff1ce01")
+        emit.handle_command("cart-0ff1ce01", AddItem("TEA-CHAI", 2))
+        emit.handle_command("cart-0ff1ce01", CheckOut())
+        get_subscribers(app).catch_up()
         with LiveServer(app) as server, sync_playwright() as playwright:
             browser = playwright.chromium.launch(**chromium_launch_options())
             desktop = browser.new_page(viewport=DESKTOP, color_scheme="light")
             shoot(desktop, f"{server.url}/", "dashboard.png")
             shoot(desktop, f"{server.url}/carts/cart-5eed0003", "cart.png")
             shoot(desktop, f"{server.url}/carts/cart-5eed0001", "receipt.png")
+            shoot(desktop, f"{server.url}/ops", "ops.png")
+            tall = browser.new_page(viewport=DESKTOP_TALL, color_scheme="light")
+            # The version that removed the travel mug, its payload and metadata opened.
+            tall.goto(f"{server.url}/carts/cart-5eed0001/history?version=7")
+            tall.locator("#event-7 details").evaluate("details => { details.open = true; }")
+            shoot(tall, None, "history.png")
             phone = browser.new_page(viewport=PHONE, device_scale_factor=2, color_scheme="light")
             # The header badge's link: on a phone the cart panel sits below the catalog.
             shoot(
@@ -43,14 +67,22 @@ def main() -> None:
                 "cart-phone.png",
                 full_page=False,
             )
+            shoot(
+                phone,
+                f"{server.url}/carts/cart-5eed0003/history?version=5#scrubber",
+                "history-phone.png",
+                full_page=False,
+            )
             browser.close()
         get_emit(app).close()
 
 
-def shoot(page: Page, url: str, name: str, *, full_page: bool = True) -> None:
-    page.goto(url)
+def shoot(page: Page, url: str | None, name: str, *, full_page: bool = True) -> None:
+    """Photograph `url` (None: the page as it is) once it has settled, animations finished."""
+    if url is not None:
+        page.goto(url)
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=OUT / name, full_page=full_page)
+    page.screenshot(path=OUT / name, full_page=full_page, animations="disabled")
     print(f"wrote {(OUT / name).relative_to(ROOT)}")
 
 

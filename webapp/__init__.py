@@ -14,7 +14,20 @@ from typing import Any
 from flask import Flask
 from htmx_flask import Htmx
 
-from webapp import carts, cli, dashboard, errors, formatting, hypermedia, queries, security, store
+from webapp import (
+    carts,
+    cli,
+    dashboard,
+    errors,
+    formatting,
+    history,
+    hypermedia,
+    ops,
+    queries,
+    runner,
+    security,
+    store,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,8 +53,21 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         EMIT_STORE_URL=f"sqlite:///{Path(app.instance_path) / 'emit.sqlite3'}",
         # How many live carts each process keeps in memory.
         EMIT_POOL_SIZE=1000,
+        # Run the policies (receipts) in a background thread of each web process, started by
+        # its first request; off when `flask emit run-subscribers` runs them on its own.
+        EMIT_RUN_SUBSCRIBERS=True,
+        # The longest the runner waits before looking for events other processes appended.
+        EMIT_SUBSCRIBERS_POLL_INTERVAL=1.0,
+        # Seconds between refreshes of the operations page while it is open.
+        OPS_REFRESH_SECONDS=2,
+        # Issuing a receipt: tries before a checkout becomes a dead letter, and the wait after
+        # the first failure (it doubles each time).
+        RECEIPTS_MAX_ATTEMPTS=4,
+        RECEIPTS_FIRST_RETRY_WAIT=1.0,
         # Rows per dashboard page.
         CARTS_PER_PAGE=20,
+        # Products in the dashboard's best sellers.
+        BEST_SELLERS=5,
         # Our forms are a few short fields: anything bigger is not from them.
         MAX_CONTENT_LENGTH=16 * 1024,
         # The CSRF token lives as long as the browser session, so a tab left open overnight
@@ -58,10 +84,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     hypermedia.init_app(app)
     store.init_app(app)
+    runner.init_app(app)
     queries.init_app(app)
     formatting.init_app(app)
     errors.init_app(app)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(carts.bp)
+    app.register_blueprint(history.bp)
+    app.register_blueprint(ops.bp)
     cli.init_app(app)
     return app

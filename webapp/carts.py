@@ -22,7 +22,8 @@ from webapp import forms
 from webapp.cart import Cart, CartCommand, CheckOut, RemoveLine
 from webapp.catalog import CATALOG, find_product
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
-from webapp.store import get_emit
+from webapp.receipts import find_receipt
+from webapp.store import get_emit, get_engine
 
 bp = Blueprint("carts", __name__, url_prefix="/carts")
 
@@ -64,6 +65,16 @@ def show(cart_id: str) -> str:
     return render_template("_cart_panel.html" if fragment else "cart.html", **view)
 
 
+@bp.get("/<cart_id>/receipt")
+def receipt(cart_id: str) -> str:
+    """The receipt's number, which the receipts policy adds shortly after the checkout; htmx
+    asks for it until it is there. A plain browser gets the cart page."""
+    if not wants_fragment():
+        return show(cart_id)
+    view = _view(_load(forms.cart_id(cart_id)))
+    return render_template("_receipt_number.html", **view)
+
+
 # --- actions -----------------------------------------------------------------------------------
 
 
@@ -101,7 +112,7 @@ def _handle(cart_id: str, command: CartCommand, where: str) -> Response:
     try:
         result = get_emit().handle_command(cart_id, command)
     except AggregateNotFound:
-        abort(404, _no_such_cart(cart_id))
+        abort(404, no_such_cart(cart_id))
     except CommandRejected as rejected:
         return _rejected(cart_id, Rejection(where, rejected.reason), fragment=fragment)
     kind, _, sku = where.partition(":")
@@ -164,24 +175,26 @@ def _load(cart_id: str) -> Aggregate[Cart]:
         # catch_up: other processes (gunicorn workers) may have changed this cart.
         return get_emit().aggregate(cart_id, catch_up=True)
     except AggregateNotFound:
-        abort(404, _no_such_cart(cart_id))
+        abort(404, no_such_cart(cart_id))
 
 
 def _view(aggregate: Aggregate[Cart], rejection: Rejection | None = None) -> dict[str, Any]:
     """What the cart templates need."""
     cart = aggregate.state
-    checked_out_at = None
+    checked_out_at = receipt = None
     if cart.status == "checked_out":  # checking out is always a cart's last event
         checked_out_at = get_emit().history(aggregate.id)[-1].recorded_at
+        receipt = find_receipt(get_engine(), aggregate.id)
     return {
         "cart_id": aggregate.id,
         "cart": cart,
         "version": aggregate.version,
         "checked_out_at": checked_out_at,
+        "receipt": receipt,
         "catalog": CATALOG,
         "rejection": rejection,
     }
 
 
-def _no_such_cart(cart_id: str) -> str:
+def no_such_cart(cart_id: str) -> str:
     return f"There is no cart “{cart_id}”. The dashboard lists every cart there is."

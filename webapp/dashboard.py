@@ -1,4 +1,4 @@
-"""The dashboard: every cart, a page at a time, and the shop's totals.
+"""The dashboard: every cart, a page at a time, the shop's totals and its best sellers.
 
 It reads only through `webapp.queries`, so the way those reads are answered can change (from
 replaying events to read-model tables) without touching this view.
@@ -27,4 +27,10 @@ def index() -> str:
     page = queries.cart_page(after=after, limit=current_app.config["CARTS_PER_PAGE"])
     if fragment:
         return render_template("_cart_table.html", page=page, after=after)
-    return render_template("dashboard.html", page=page, after=after, totals=queries.totals())
+    return render_template(
+        "dashboard.html",
+        page=page,
+        after=after,
+        totals=queries.totals(),
+        best_sellers=queries.best_sellers(limit=current_app.config["BEST_SELLERS"]),
+    )

@@ -41,7 +41,11 @@ def _http_error(error: HTTPException) -> Response:
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     if wants_fragment():
         body = render_template("_page_alert.html", code=code, title=title, message=message)
-        response = fragment_response(body, code, retarget="#page-alert", reswap="innerHTML")
+        # The page stays as it was, so must its URL: a link that pushes its URL into the
+        # address bar (the history page's scrubber, the dashboard's pager) does not on an error.
+        response = fragment_response(
+            body, code, retarget="#page-alert", reswap="innerHTML", push_url=False
+        )
     else:
         body = render_template("error.html", code=code, title=title, message=message)
         response = make_response(body, code)

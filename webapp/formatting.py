@@ -1,11 +1,14 @@
-"""How things read on the page: Jinja filters `money`, `ago`, `utc`, `iso` and `tone`.
+"""How things read on the page: Jinja filters `money`, `ago`, `utc`, `iso`, `tone` and
+`pretty_json`.
 
 Money is kept as integer cents everywhere and only turned into text here, at the edge.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask
 
@@ -33,14 +36,21 @@ def ago(moment: datetime, now: datetime | None = None) -> str:
     return f"{moment.astimezone(UTC):%d %b %Y}"
 
 
-def utc(moment: datetime) -> str:
-    """'27 Nov 2025, 09:45 UTC'."""
+def utc(moment: datetime, seconds: bool = False) -> str:
+    """'27 Nov 2025, 09:45 UTC'; with `seconds`, '27 Nov 2025, 09:45:07 UTC'."""
+    if seconds:
+        return f"{moment.astimezone(UTC):%d %b %Y, %H:%M:%S} UTC"
     return f"{moment.astimezone(UTC):%d %b %Y, %H:%M} UTC"
 
 
 def iso(moment: datetime) -> str:
     """For `<time datetime=...>`."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def pretty_json(value: Any) -> str:
+    """JSON to read, indented, with non-ASCII characters as they are (the page escapes it)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 TONES = 6
@@ -59,3 +69,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(utc)
     app.add_template_filter(iso)
     app.add_template_filter(tone)
+    app.add_template_filter(pretty_json)

@@ -1,4 +1,5 @@
-"""Reading what a browser sent (form fields, URL parts) into cart ids and cart commands.
+"""Reading what a browser sent (form fields, URL parts, query strings) into cart ids, cart
+commands, versions and moments.
 
 Two kinds of "no", kept apart on purpose:
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from werkzeug.exceptions import BadRequest
 
@@ -25,6 +27,8 @@ from webapp.catalog import find_product
 # the line past which a number is not a quantity but noise.
 _QUANTITY = re.compile(r"-?[0-9]{1,3}")
 _SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{0,39}")
+# Nine digits: a billion versions is more than any cart will see.
+_VERSION = re.compile(r"[0-9]{1,9}")
 _SHOWN = 40  # how much of a bad value a message repeats
 
 
@@ -69,6 +73,48 @@ def add_item(form: Mapping[str, str]) -> AddItem:
 
 def change_quantity(line_sku: str, form: Mapping[str, str]) -> ChangeQuantity:
     return ChangeQuantity(sku(line_sku), quantity(form))
+
+
+def version(value: str, *, what: str = "a version") -> int:
+    """A version from a query string: a whole number from 0. Whether the cart has that version
+    is the view's question (a 404); this only refuses what cannot be a version (a 400)."""
+    if not _VERSION.fullmatch(value):
+        if re.fullmatch(r"[0-9]+", value):
+            raise BadRequest(f"{_shown(value)} is far too large to be {what}.")
+        raise BadRequest(
+            f"{_shown(value)} is not {what}: versions are whole numbers counted from 0, like 3."
+        )
+    return int(value)
+
+
+def moment(value: str) -> datetime:
+    """A moment from a query string, in ISO 8601 ("2025-11-27T09:45:00Z"; without an offset it
+    is UTC), as a UTC time."""
+    parsed = _iso_time(value)
+    if parsed is None and " " in value:
+        # An unencoded "+01:00" in a URL arrives as " 01:00".
+        before, _, after = value.rpartition(" ")
+        parsed = _iso_time(f"{before}+{after}")
+    if parsed is None:
+        raise BadRequest(
+            f"{_shown(value)} is not a time: write it in ISO 8601, like 2025-11-27T09:45:00Z."
+        )
+    return parsed
+
+
+def _iso_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise BadRequest(
+            f"{_shown(value)} falls outside the years 1 to 9999 once turned into UTC."
+        ) from None
 
 
 def _shown(value: str) -> str:

@@ -8,7 +8,7 @@ a page or the other way round.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import htmx_flask
 from flask import Flask, Response, g, redirect
@@ -52,11 +52,20 @@ def wants_fragment() -> bool:
 
 
 def fragment_response(
-    body: str, status: int = 200, *, retarget: str | None = None, reswap: str | None = None
+    body: str,
+    status: int = 200,
+    *,
+    retarget: str | None = None,
+    reswap: str | None = None,
+    push_url: Literal[False] | None = None,
 ) -> Response:
     """A fragment for htmx to swap; `retarget` (a CSS selector) and `reswap` override where and
-    how, from the server (HX-Retarget, HX-Reswap)."""
-    return cast(Response, htmx_flask.make_response(body, status, retarget=retarget, reswap=reswap))
+    how, from the server (HX-Retarget, HX-Reswap); `push_url=False` keeps the address bar as it
+    is even if the element asked to push its URL (HX-Push-Url)."""
+    return cast(
+        Response,
+        htmx_flask.make_response(body, status, retarget=retarget, reswap=reswap, push_url=push_url),
+    )
 
 
 def see_other(location: str) -> BaseResponse:

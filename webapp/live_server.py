@@ -39,10 +39,11 @@ class _QuietHandler(WSGIRequestHandler):
 class LiveServer:
     """`app` on 127.0.0.1 at a free port, one thread per request, while the `with` block runs.
 
-    `url` is the server's base URL, without a trailing slash.
+    `url` is the server's base URL, without a trailing slash; `app` the app it serves.
     """
 
     def __init__(self, app: Flask) -> None:
+        self.app = app
         self._server = make_server(
             "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
         )

@@ -1,24 +1,27 @@
 """The dashboard's reads, behind one narrow interface: `CartQueries`.
 
-Views ask for a page of cart summaries and for the shop's totals, and nothing else. Today
-`ReplayedCartQueries` answers both from the event store itself: it lists the carts, takes each
-one's state from emit (replayed from its events, or from the pool) and scans the global log for
-the totals. That is simple and always right, but costs work on every view. Read-model tables
-kept up to date as events are appended (projections) will answer the same two questions in one
-query each: they replace this class, and nothing that calls it has to change.
+Views ask for a page of cart summaries, the shop's totals and its best sellers, and nothing
+else. The app answers them from read-model tables that projections keep up to date in each
+append's transaction (`ProjectedCartQueries`, webapp/read_models.py): one query each.
+`ReplayedCartQueries` answers the same questions from the events themselves (each cart's state,
+a scan of the global log): slower, always right, and the reference the projections are tested
+against.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol, cast
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
 
+import sqlalchemy as sa
 from flask import Flask, current_app
 
-from emit import StreamInfo
+from emit import StorageError, StreamInfo
 from webapp.cart import CartCheckedOut, Status
-from webapp.store import CartEmit, get_emit
+from webapp.read_models import carts, product_sales
+from webapp.store import CartEmit, get_engine
 
 EXTENSION = "cart_queries"
 
@@ -51,6 +54,17 @@ class ShopTotals:
     revenue: int  # cents: the sum of every checked-out cart's total
 
 
+@dataclass(frozen=True, slots=True)
+class ProductSales:
+    """What checked-out carts bought of one product."""
+
+    sku: str
+    name: str
+    quantity: int
+    revenue: int  # cents
+    carts: int
+
+
 class CartQueries(Protocol):
     """What the dashboard reads."""
 
@@ -59,6 +73,10 @@ class CartQueries(Protocol):
         ...
 
     def totals(self) -> ShopTotals: ...
+
+    def best_sellers(self, *, limit: int) -> list[ProductSales]:
+        """The `limit` products sold in the most units (then by revenue, then sku)."""
+        ...
 
 
 class ReplayedCartQueries:
@@ -107,9 +125,90 @@ class ReplayedCartQueries:
             position = batch[-1].position
         return ShopTotals(max(carts - checked_out, 0), checked_out, revenue)
 
+    def best_sellers(self, *, limit: int) -> list[ProductSales]:
+        quantity: Counter[str] = Counter()
+        revenue: Counter[str] = Counter()
+        buyers: Counter[str] = Counter()
+        names: dict[str, str] = {}
+        position = 0
+        while batch := self._emit.read_all(after=position, limit=self.SCAN_BATCH):
+            for recorded in batch:
+                if isinstance(recorded.event, CartCheckedOut):
+                    # A checked-out cart never changes again: its state is the one it paid.
+                    for line in self._emit.get_state(recorded.aggregate_id, catch_up=True).lines:
+                        quantity[line.sku] += line.quantity
+                        revenue[line.sku] += line.subtotal
+                        buyers[line.sku] += 1
+                        names[line.sku] = line.name
+            position = batch[-1].position
+        sales = [ProductSales(s, names[s], quantity[s], revenue[s], buyers[s]) for s in names]
+        return sorted(sales, key=_best_first)[:limit]
+
+
+class ProjectedCartQueries:
+    """`CartQueries` answered from the read models (webapp/read_models.py), one query each.
+    A database failure is a `StorageError`, as it is for emit's own reads."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def _rows(self, query: sa.Select[Any]) -> list[Any]:
+        try:
+            with self._engine.connect() as connection:
+                return list(connection.execute(query).all())
+        except sa.exc.SQLAlchemyError as error:
+            raise StorageError("read the dashboard's read models", None, error) from error
+
+    def cart_page(self, *, after: str | None = None, limit: int) -> CartPage:
+        query = sa.select(carts).order_by(carts.c.cart_id).limit(limit + 1)
+        if after is not None:
+            query = query.where(carts.c.cart_id > after)
+        rows = self._rows(query)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        summaries = tuple(
+            CartSummary(
+                cart_id=r.cart_id,
+                status=r.status,
+                line_count=r.line_count,
+                item_count=r.item_count,
+                total=r.total,
+                last_activity=_utc(r.last_activity),
+            )
+            for r in rows
+        )
+        return CartPage(summaries, rows[-1].cart_id if more else None)
+
+    def totals(self) -> ShopTotals:
+        checked_out = carts.c.status == "checked_out"
+        query = sa.select(
+            sa.func.count().filter(carts.c.status == "open"),
+            sa.func.count().filter(checked_out),
+            sa.func.coalesce(sa.func.sum(carts.c.total).filter(checked_out), 0),
+        )
+        ((open_carts, checked_out_carts, revenue),) = self._rows(query)
+        return ShopTotals(int(open_carts), int(checked_out_carts), int(revenue))
+
+    def best_sellers(self, *, limit: int) -> list[ProductSales]:
+        sale = product_sales.c
+        query = (
+            sa.select(sale.sku, sale.name, sale.quantity, sale.revenue, sale.carts)
+            .order_by(sale.quantity.desc(), sale.revenue.desc(), sale.sku)
+            .limit(limit)
+        )
+        return [ProductSales(*row) for row in self._rows(query)]
+
+
+def _best_first(sales: ProductSales) -> tuple[int, int, str]:
+    return (-sales.quantity, -sales.revenue, sales.sku)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = ReplayedCartQueries(get_emit(app))
+    app.extensions[EXTENSION] = ProjectedCartQueries(get_engine(app))
 
 
 def get_queries() -> CartQueries:

@@ -1,5 +1,5 @@
-"""The app's event store: one `Emit` running the cart decider, built per app, kept in
-`app.extensions`.
+"""The app's event store: one `Emit` running the cart decider with the dashboard's projections,
+and the `Subscribers` running its policies, built per app, kept in `app.extensions`.
 
 One `Emit` serves every thread of a process. Several processes (gunicorn workers) each build
 their own on the same database; emit's version checks keep them consistent, and pages read
@@ -13,20 +13,34 @@ from typing import cast
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from emit import Emit, SqlEventStore, create_schema
+from emit import Emit, SqlEventStore, Subscribers, create_schema
 from webapp.cart import Cart, CartCommand, CartEvent, cart_decider
+from webapp.read_models import PROJECTIONS
+from webapp.receipts import receipt_policy
 
 CartEmit = Emit[CartCommand, CartEvent, Cart]
 
 EXTENSION = "emit"
+SUBSCRIBERS = "emit_subscribers"
 
 
 def init_app(app: Flask) -> None:
     # create=False: building the app does no I/O, so workers start even while the database is
-    # still coming up; `flask init-db` creates the tables.
+    # still coming up; `flask init-db` creates the tables and installs the read models.
     events = SqlEventStore(app.config["EMIT_STORE_URL"], create=False)
-    app.extensions[EXTENSION] = Emit(
-        cart_decider, store=events, pool_size=app.config["EMIT_POOL_SIZE"]
+    emit: CartEmit = Emit(
+        cart_decider,
+        store=events,
+        pool_size=app.config["EMIT_POOL_SIZE"],
+        projections=PROJECTIONS,
+    )
+    app.extensions[EXTENSION] = emit
+    receipts = receipt_policy(
+        max_attempts=app.config["RECEIPTS_MAX_ATTEMPTS"],
+        first_wait=app.config["RECEIPTS_FIRST_RETRY_WAIT"],
+    )
+    app.extensions[SUBSCRIBERS] = Subscribers(
+        emit, [receipts], poll_interval=app.config["EMIT_SUBSCRIBERS_POLL_INTERVAL"]
     )
 
 
@@ -35,10 +49,25 @@ def get_emit(app: Flask | None = None) -> CartEmit:
     return cast(CartEmit, (app or current_app).extensions[EXTENSION])
 
 
+def get_subscribers(app: Flask | None = None) -> Subscribers:
+    """The app's `Subscribers`: its policies, their runner and the operator's view of them."""
+    return cast(Subscribers, (app or current_app).extensions[SUBSCRIBERS])
+
+
 def init_db(app: Flask | None = None) -> None:
-    """Create the event store's tables if they are missing. Never deletes anything: an event
-    store only grows. Safe to run while the app serves, and from several processes at once."""
-    create_schema(_engine(get_emit(app)))
+    """Create the event store's tables if they are missing, install the read models (build
+    new ones from the events, rebuild changed ones) and the policies' tables. Never deletes an
+    event: an event store only grows. Safe to run while the app serves, and from several
+    processes at once."""
+    emit = get_emit(app)
+    create_schema(_engine(emit))
+    emit.projections.install()
+    get_subscribers(app).install()
+
+
+def get_engine(app: Flask | None = None) -> sa.Engine:
+    """The SQLAlchemy engine of the app's store, for the read models and receipts."""
+    return _engine(get_emit(app))
 
 
 def store_url(app: Flask | None = None) -> str:

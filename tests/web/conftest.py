@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from webapp import create_app
+from webapp.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine
 from webapp.live_server import LiveServer, chromium_launch_options
 from webapp.store import CartEmit, get_emit, init_db
 
@@ -26,6 +27,10 @@ def make_app(store_url: str, **config: Any) -> Flask:
             "EMIT_STORE_URL": store_url,
             "WTF_CSRF_ENABLED": False,
             "CARTS_PER_PAGE": 20,
+            # Tests run the policies themselves (`get_subscribers(app).catch_up()`), when they
+            # want them: no background thread per test app.
+            "EMIT_RUN_SUBSCRIBERS": False,
+            "RECEIPTS_FIRST_RETRY_WAIT": 0.001,
             **config,
         }
     )
@@ -60,6 +65,22 @@ def open_cart(client: FlaskClient) -> str:
     response = client.post("/carts")
     assert response.status_code == 303
     return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def create_history(emit: CartEmit, cart_id: str) -> str:
+    """A checked-out cart with seven versions: 1 opened, 2 two bags of beans, 3 filters, 4 a
+    mug, 5 three bags of beans, 6 the mug removed, 7 checked out (€45.20 for 4 items)."""
+    emit.create(cart_id)
+    for command in [
+        AddItem("BEAN-250", 2),
+        AddItem("FILT-100"),
+        AddItem("MUG-TRVL"),
+        ChangeQuantity("BEAN-250", 3),
+        RemoveLine("MUG-TRVL"),
+        CheckOut(),
+    ]:
+        emit.handle_command(cart_id, command)
+    return cart_id
 
 
 # --- browser tests -----------------------------------------------------------------------------

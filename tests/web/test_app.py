@@ -10,7 +10,7 @@ import pytest
 
 from webapp import ROOT, create_app
 from webapp.formatting import ago, money, utc
-from webapp.queries import ReplayedCartQueries, get_queries
+from webapp.queries import ProjectedCartQueries, get_queries
 from webapp.store import get_emit
 
 
@@ -40,7 +40,7 @@ def test_each_app_has_its_own_store_and_queries(sqlite_url: str, tmp_path: Path)
     two = create_app({"EMIT_STORE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}"})
     assert get_emit(one) is not get_emit(two)
     with one.app_context():
-        assert isinstance(get_queries(), ReplayedCartQueries)
+        assert isinstance(get_queries(), ProjectedCartQueries)
 
 
 def test_building_the_app_touches_no_database(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ reload to find the same cart."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
@@ -164,3 +165,50 @@ def test_an_expired_session_is_explained_at_the_top(page: Page, live_server: Liv
     add(page, "MUG-TRVL", 1)  # a fresh page has a fresh token
     expect(page.locator("#cart-badge")).to_contain_text("1 item")
     expect(page.locator("#page-alert")).to_be_empty()
+
+
+@pytest.fixture
+def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app with its policies running in the background, fast retries and a fast refresh."""
+    from tests.web.conftest import make_app
+    from webapp.store import get_emit, get_subscribers
+
+    store = tmp_path_factory.mktemp("ops") / "emit.sqlite3"
+    app = make_app(
+        f"sqlite:///{store}",
+        EMIT_RUN_SUBSCRIBERS=True,
+        EMIT_SUBSCRIBERS_POLL_INTERVAL=0.1,
+        RECEIPTS_FIRST_RETRY_WAIT=0.05,
+        OPS_REFRESH_SECONDS=1,
+    )
+    with LiveServer(app) as server:
+        yield server
+    get_subscribers(app).stop()
+    get_emit(app).close()
+
+
+def test_watching_a_receipt_fail_park_and_be_retried(page: Page, ops_server: LiveServer) -> None:
+    ops = f"{ops_server.url}/ops"
+    page.goto(ops)
+    page.locator("#printer-switch").click()
+    expect(page.locator("#printer-switch")).to_have_text("Fix the printer")
+
+    shopper = page.context.new_page()
+    open_new_cart(shopper, ops_server)
+    add(shopper, "TEA-CHAI", 1)
+    shopper.locator("#check-out").click()
+    expect(shopper.locator("#receipt-number")).to_contain_text("being issued")
+
+    # The page refreshes itself: the checkout's receipt fails, is retried, then parked.
+    letter = page.locator("#ops-subscribers tr[id^='dead-letter-']")
+    expect(letter).to_contain_text("PrinterJammed", timeout=10_000)
+    expect(page.locator("#subscriber-receipts")).to_contain_text("1")
+
+    page.locator("#printer-switch").click()
+    expect(page.get_by_role("status")).to_contain_text("The receipt printer works again")
+    letter.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("status")).to_contain_text("was handled, and is gone")
+    expect(letter).to_have_count(0)
+
+    # The shopper's page asked again meanwhile, and now shows the receipt's number.
+    expect(shopper.locator("#receipt-number")).to_contain_text("Receipt R-", timeout=10_000)

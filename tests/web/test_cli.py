@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
@@ -65,3 +67,77 @@ def test_seed_demo_creates_the_tables_itself(sqlite_url: str) -> None:
         assert get_emit(app).count_aggregates() == len(DEMO_CARTS)
     finally:
         get_emit(app).close()
+
+
+# --- flask --app webapp emit ... --------------------------------------------------------------
+
+
+def test_init_db_installs_the_read_models_over_existing_events(sqlite_url: str) -> None:
+    from emit import Emit, SqlEventStore
+    from webapp.cart import AddItem, cart_decider
+
+    with Emit(cart_decider, store=SqlEventStore(sqlite_url)) as before:  # no read models yet
+        before.create("cart-old")
+        before.handle_command("cart-old", AddItem("BEAN-1K", 2))
+    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url, "EMIT_RUN_SUBSCRIBERS": False})
+    try:
+        assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
+        client = app.test_client()
+        assert "€84.00" in client.get("/").text  # built from the events already there
+    finally:
+        get_emit(app).close()
+
+
+def test_emit_status_lists_projections_and_policies(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["emit", "status"])
+    assert result.exit_code == 0, result.output
+    assert "cart_list (projection): up to date, at 0 of 0 (lag 0), 0 dead letters" in result.output
+    assert "receipts (policy): stopped" in result.output
+
+
+def test_emit_rebuild_replays_a_read_model_with_a_progress_bar(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    runner.invoke(args=["seed-demo"])
+    head = get_emit(app).store.head_position()
+    result = runner.invoke(args=["emit", "rebuild", "cart_list"])
+    assert result.exit_code == 0, result.output
+    assert "Rebuilding cart_list" in result.output
+    assert f"Rebuilt cart_list from {head} events." in result.output
+
+    unknown = runner.invoke(args=["emit", "rebuild", "nope"])
+    assert unknown.exit_code == 1
+    assert "There is no projection named 'nope'; known: 'cart_list', 'best_sellers'." in (
+        unknown.output
+    )
+
+
+def test_emit_run_subscribers_once_then_dead_letters_retry_and_skip(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    from webapp.receipts import jam_printer
+    from webapp.store import get_engine
+
+    jam_printer(get_engine(app), True)
+    runner.invoke(args=["seed-demo"])  # two demo carts are checked out
+    result = runner.invoke(args=["emit", "run-subscribers", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Caught up: 2 events handled." in result.output
+
+    listed = runner.invoke(args=["emit", "dead-letters"]).output
+    ids = [int(n) for n in re.findall(r"^#(\d+) receipts: CartCheckedOut", listed, re.MULTILINE)]
+    assert len(ids) == 2
+    assert "PrinterJammed" in listed
+
+    failed = runner.invoke(args=["emit", "retry", str(ids[0])])
+    assert failed.exit_code == 1
+    assert "failed again" in failed.output
+    jam_printer(get_engine(app), False)
+    assert runner.invoke(args=["emit", "retry", str(ids[0])]).exit_code == 0
+    skipped = runner.invoke(args=["emit", "skip", str(ids[1])])
+    assert skipped.exit_code == 0
+    assert "skipped" in skipped.output
+    assert runner.invoke(args=["emit", "dead-letters"]).output == "No dead letters.\n"
+    missing = runner.invoke(args=["emit", "skip", str(ids[1])])
+    assert missing.exit_code == 1
+    assert f"There is no dead letter {ids[1]}" in missing.output

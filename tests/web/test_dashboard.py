@@ -120,9 +120,11 @@ def test_the_dashboard_shows_what_other_processes_stored(
 ) -> None:
     from emit import Emit, SqlEventStore
     from webapp.cart import cart_decider
+    from webapp.read_models import PROJECTIONS
 
     emit.create("cart-a")
     assert "€0.00" in element(client.get("/").text, "cart-table")  # now in this app's pool
-    with Emit(cart_decider, store=SqlEventStore(app.config["EMIT_STORE_URL"])) as other:
+    url = app.config["EMIT_STORE_URL"]
+    with Emit(cart_decider, store=SqlEventStore(url), projections=PROJECTIONS) as other:
         other.handle_command("cart-a", AddItem("GRIND-HND", 1))
     assert "€69.00" in element(client.get("/").text, "cart-table")

@@ -130,6 +130,7 @@ def test_errors_for_htmx_land_in_the_page_alert_area(client: FlaskClient) -> Non
     assert response.status_code == 404
     assert response.headers["HX-Retarget"] == "#page-alert"
     assert response.headers["HX-Reswap"] == "innerHTML"
+    assert response.headers["HX-Push-Url"] == "false"  # the page, and so its URL, stay
     assert "<html" not in response.text
     assert '<div class="alert alert--page" role="alert">' in response.text
     assert "There is no cart" in response.text
@@ -181,7 +182,14 @@ def test_a_bug_is_a_500_page_that_reveals_nothing(sqlite_url: str) -> None:
 def app_without_tables(sqlite_url: str) -> Iterator[Flask]:
     from webapp import create_app
 
-    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url, "WTF_CSRF_ENABLED": False})
+    app = create_app(
+        {
+            "TESTING": True,
+            "EMIT_STORE_URL": sqlite_url,
+            "WTF_CSRF_ENABLED": False,
+            "EMIT_RUN_SUBSCRIBERS": False,
+        }
+    )
     yield app
     get_emit(app).close()
 

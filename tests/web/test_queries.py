@@ -1,5 +1,5 @@
-"""The dashboard's reads, on SQLite and PostgreSQL: whatever answers them later (read-model
-tables) must pass these too."""
+"""The dashboard's reads, on SQLite and PostgreSQL, answered both ways: from the read models
+(what the app uses) and by replaying the events (the reference)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,31 @@ from collections.abc import Iterator
 import pytest
 
 from emit import Emit, SqlEventStore
-from webapp.cart import AddItem, CheckOut, cart_decider
-from webapp.queries import CartQueries, ReplayedCartQueries, ShopTotals
+from webapp.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine, cart_decider
+from webapp.queries import (
+    CartQueries,
+    ProductSales,
+    ProjectedCartQueries,
+    ReplayedCartQueries,
+    ShopTotals,
+)
+from webapp.read_models import PROJECTIONS
 from webapp.store import CartEmit
 
 
 @pytest.fixture
 def emit(database_url: str) -> Iterator[CartEmit]:
-    with Emit(cart_decider, store=SqlEventStore(database_url)) as emit:
+    store = SqlEventStore(database_url)
+    with Emit(cart_decider, store=store, projections=PROJECTIONS) as emit:
         yield emit
 
 
-@pytest.fixture
-def queries(emit: CartEmit) -> CartQueries:
-    return ReplayedCartQueries(emit)
+@pytest.fixture(params=["projected", "replayed"])
+def queries(request: pytest.FixtureRequest, emit: CartEmit) -> CartQueries:
+    if request.param == "replayed":
+        return ReplayedCartQueries(emit)
+    assert isinstance(emit.store, SqlEventStore)
+    return ProjectedCartQueries(emit.store.engine)
 
 
 def test_a_page_of_carts_and_the_next(emit: CartEmit, queries: CartQueries) -> None:
@@ -66,6 +77,31 @@ def test_rows_show_what_another_process_stored(
 ) -> None:
     emit.create("cart-a")
     assert queries.cart_page(limit=10).carts[0].item_count == 0  # cart-a now in emit's pool
-    with Emit(cart_decider, store=SqlEventStore(database_url)) as other:
+    store = SqlEventStore(database_url)
+    with Emit(cart_decider, store=store, projections=PROJECTIONS) as other:
         other.handle_command("cart-a", AddItem("SCALE-01", 2))
     assert queries.cart_page(limit=10).carts[0].item_count == 2
+
+
+def test_best_sellers_count_what_checked_out_carts_bought(
+    emit: CartEmit, queries: CartQueries
+) -> None:
+    assert queries.best_sellers(limit=5) == []
+    emit.create("a")
+    emit.handle_command("a", AddItem("BEAN-250", 2))
+    emit.handle_command("a", AddItem("MUG-TRVL", 1))
+    emit.handle_command("a", ChangeQuantity("BEAN-250", 3))
+    emit.handle_command("a", CheckOut())
+    emit.create("b")
+    emit.handle_command("b", AddItem("BEAN-250", 1))
+    emit.handle_command("b", AddItem("TEA-CHAI", 1))
+    emit.handle_command("b", RemoveLine("TEA-CHAI"))
+    emit.handle_command("b", CheckOut())
+    emit.create("c")  # open: its lines are not sold
+    emit.handle_command("c", AddItem("MUG-TRVL", 5))
+
+    assert queries.best_sellers(limit=5) == [
+        ProductSales("BEAN-250", "Coffee beans, 250 g", 4, 4 * 1290, 2),
+        ProductSales("MUG-TRVL", "Travel mug", 1, 2200, 1),
+    ]
+    assert queries.best_sellers(limit=1)[0].sku == "BEAN-250"

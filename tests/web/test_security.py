@@ -90,7 +90,7 @@ def test_htmx_without_the_token_gets_the_message_in_the_alert_area(guarded: Flas
 def test_every_form_carries_the_token(client: FlaskClient) -> None:
     cart_id = client.post("/carts").headers["Location"][7:]
     get_emit(client.application).handle_command(cart_id, AddItem("BEAN-250"))
-    for url in ("/", f"/carts/{cart_id}"):
+    for url in ("/", f"/carts/{cart_id}", "/ops"):
         page = client.get(url).text
         forms = page.count("<form")
         assert forms > 0
@@ -126,6 +126,10 @@ def test_pages_have_no_inline_script_style_or_handler(client: FlaskClient) -> No
         client.get("/carts/cart-nope").text,
         client.post(f"/carts/{open_id}/items", data={"sku": "BEAN-250"}, headers=HTMX).text,
         client.post(f"/carts/{done_id}/checkout").text,
+        client.get(f"/carts/{done_id}/history").text,
+        client.get(f"/carts/{done_id}/history?version=2&compare=0", headers=HTMX).text,
+        client.get("/ops").text,
+        client.get("/ops", headers=HTMX).text,
     ]
     for page in pages:
         assert "<style" not in page

@@ -1,0 +1,311 @@
+"""Checkpoints: how far each subscriber has got in the global log, kept in the store's database.
+
+One row per subscriber in `emit_checkpoints`, next to the events:
+
+- a projection's row moves inside every append's transaction, so it always equals what its read
+  model has seen;
+- a policy's row moves in the transaction of the policy's own effects (exactly once for
+  whatever the policy writes through its connection), and also holds the policy's lease and its
+  retry state (failed attempts on the next event, the last error), so any process can show them.
+
+A lease names the runner that may process a policy (`owner`) until `lease_expires`, in seconds
+of the database's own clock, so runners on several hosts need no clock of their own to agree.
+Every checkpoint move of a policy is fenced by its owner: a runner that lost its lease (it was
+frozen for longer than the lease) cannot commit, and its effects roll back with the move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata
+
+PROJECTION = "projection"
+POLICY = "policy"
+
+checkpoints = sa.Table(
+    "emit_checkpoints",
+    metadata,
+    sa.Column("name", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # PROJECTION or POLICY
+    sa.Column("position", sa.BigInteger, nullable=False),  # the last event handled
+    sa.Column("revision", sa.Integer, nullable=False),  # a projection's revision it was built by
+    sa.Column("attempts", sa.Integer, nullable=False),  # failed tries on the event after it
+    sa.Column("last_error", sa.Text),
+    sa.Column("retry_at", sa.DateTime(timezone=True)),
+    sa.Column("owner", sa.String(MAX_ID_LENGTH)),
+    sa.Column("lease_expires", sa.Float),  # seconds since 1970 by the database's clock
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One subscriber's row: its position, retry state and lease, as the database has them.
+
+    `leased` is true while a runner holds the lease (it has not expired by the database's clock).
+    """
+
+    name: str
+    kind: str
+    position: int
+    revision: int
+    attempts: int
+    last_error: str | None
+    retry_at: datetime | None
+    owner: str | None
+    leased: bool
+    updated_at: datetime
+
+
+class LeaseLost(Exception):
+    """This runner no longer holds the policy's lease: another runner took it over."""
+
+    def __init__(self, name: str, owner: str) -> None:
+        self.name = name
+        super().__init__(f"Runner {owner!r} lost the lease of policy {name!r}.")
+
+
+def database_clock(engine: sa.Engine) -> sa.ColumnElement[float]:
+    """Now, in seconds since 1970, by the database server's clock."""
+    if engine.dialect.name == "postgresql":
+        return sa.literal_column("extract(epoch from clock_timestamp())", sa.Float)
+    return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Float)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A timestamp read back from the database, in UTC (SQLite returns it without a zone)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Checkpoints:
+    """The checkpoint rows of one database. Methods taking a `connection` run in the caller's
+    transaction; the others run in one of their own."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._clock = database_clock(engine)
+        self._insert = _dialect_insert(engine)
+        c = checkpoints.c
+        bind = sa.bindparam
+        # Runs in every append's transaction, once per projection: compiled once, and run on
+        # the driver's cursor, like the store's own statements.
+        self._advance_projection = _compiled(
+            engine,
+            sa.update(checkpoints)
+            .where(
+                c.name == bind("name"),
+                c.revision == bind("revision"),
+                c.position == bind("after"),
+            )
+            .values(position=bind("to")),
+        )
+
+    def _write(self) -> sa.Connection:
+        return self.engine.connect().execution_options(emit_write=True)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def _select(self) -> sa.Select[Any]:
+        c = checkpoints.c
+        leased = sa.and_(c.owner.is_not(None), c.lease_expires > self._clock)
+        return sa.select(
+            c.name,
+            c.kind,
+            c.position,
+            c.revision,
+            c.attempts,
+            c.last_error,
+            c.retry_at,
+            c.owner,
+            sa.case((leased, True), else_=False),
+            c.updated_at,
+        )
+
+    def read(self, connection: sa.Connection, name: str) -> Checkpoint | None:
+        row = connection.execute(self._select().where(checkpoints.c.name == name)).first()
+        return None if row is None else _checkpoint(row)
+
+    def read_all(self) -> list[Checkpoint]:
+        """Every subscriber's row, ordered by name."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._select().order_by(checkpoints.c.name)).all()
+        return [_checkpoint(row) for row in rows]
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def ensure(self, connection: sa.Connection, name: str, kind: str, *, revision: int = 1) -> None:
+        """Add the subscriber's row at position 0 unless it has one."""
+        insert = self._insert(checkpoints).values(
+            name=name,
+            kind=kind,
+            position=0,
+            revision=revision,
+            attempts=0,
+            updated_at=now(),
+        )
+        connection.execute(insert.on_conflict_do_nothing())
+
+    def ensure_all(self, kind: str, names: Iterable[str]) -> None:
+        with self._write() as connection:
+            for name in names:
+                self.ensure(connection, name, kind)
+            connection.commit()
+
+    def move(self, connection: sa.Connection, name: str, position: int, revision: int) -> None:
+        """Set a projection's position and revision, whatever they were (a rebuild)."""
+        connection.execute(
+            sa.update(checkpoints)
+            .where(checkpoints.c.name == name)
+            .values(position=position, revision=revision, updated_at=now())
+        )
+
+    def advance_projection(
+        self, connection: sa.Connection, name: str, revision: int, after: int, to: int
+    ) -> bool:
+        """Move a projection of `revision` from `after` to `to`; False (nothing changed) if it
+        is elsewhere or of another revision. (`updated_at` keeps the time of the last rebuild.)"""
+        params = {"name": name, "revision": revision, "after": after, "to": to}
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._advance_projection, params)
+            return bool(cursor.rowcount == 1)
+        finally:
+            cursor.close()
+
+    def advance(
+        self, connection: sa.Connection, name: str, owner: str, after: int, to: int
+    ) -> None:
+        """Move a policy from `after` to `to` and clear its retry state, if `owner` still holds
+        its lease; else raise `LeaseLost` (roll the transaction back)."""
+        self._fenced(
+            connection,
+            name,
+            owner,
+            after,
+            position=to,
+            attempts=0,
+            last_error=None,
+            retry_at=None,
+        )
+
+    def record_failure(
+        self,
+        connection: sa.Connection,
+        name: str,
+        owner: str,
+        position: int,
+        *,
+        attempts: int,
+        error: str,
+        retry_at: datetime,
+    ) -> None:
+        """Note a failed attempt on the event after `position`; raises `LeaseLost`."""
+        self._fenced(
+            connection,
+            name,
+            owner,
+            position,
+            attempts=attempts,
+            last_error=error,
+            retry_at=retry_at,
+        )
+
+    def _fenced(
+        self, connection: sa.Connection, name: str, owner: str, at: int, **values: Any
+    ) -> None:
+        c = checkpoints.c
+        result = connection.execute(
+            sa.update(checkpoints)
+            .where(c.name == name, c.owner == owner, c.position == at)
+            .values(updated_at=now(), **values)
+        )
+        if result.rowcount != 1:
+            raise LeaseLost(name, owner)
+
+    # --- leases --------------------------------------------------------------------------------
+
+    def acquire(self, name: str, owner: str, ttl: float) -> Checkpoint | None:
+        """Take or renew the lease of policy `name` for `ttl` seconds: its checkpoint if this
+        owner holds it now, None if another runner's lease has not expired."""
+        c = checkpoints.c
+        with self._write() as connection:
+            result = connection.execute(
+                sa.update(checkpoints)
+                .where(
+                    c.name == name,
+                    c.kind == POLICY,
+                    sa.or_(c.owner.is_(None), c.owner == owner, c.lease_expires < self._clock),
+                )
+                .values(owner=owner, lease_expires=self._clock + ttl)
+            )
+            checkpoint = self.read(connection, name) if result.rowcount == 1 else None
+            connection.commit()
+        return checkpoint
+
+    def renew(self, names: Iterable[str], owner: str, ttl: float) -> set[str]:
+        """Extend the leases `owner` still holds among `names`; the names it holds."""
+        c = checkpoints.c
+        names = list(names)
+        if not names:
+            return set()
+        with self._write() as connection:
+            connection.execute(
+                sa.update(checkpoints)
+                .where(c.name.in_(names), c.owner == owner)
+                .values(lease_expires=self._clock + ttl)
+            )
+            held = connection.execute(
+                sa.select(c.name).where(c.name.in_(names), c.owner == owner)
+            ).scalars()
+            result = set(held)
+            connection.commit()
+        return result
+
+    def release(self, names: Iterable[str], owner: str) -> None:
+        """Give up `owner`'s leases among `names`, so another runner can start at once."""
+        c = checkpoints.c
+        names = list(names)
+        if not names:
+            return
+        with self._write() as connection:
+            connection.execute(
+                sa.update(checkpoints)
+                .where(c.name.in_(names), c.owner == owner)
+                .values(owner=None, lease_expires=None)
+            )
+            connection.commit()
+
+
+def _compiled(engine: sa.Engine, statement: sa.ClauseElement) -> str:
+    """`statement` as SQL text for the engine's driver, with named parameters."""
+    dialect = engine.dialect
+    if dialect.name == "sqlite":
+        dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]
+    return str(statement.compile(dialect=dialect))
+
+
+def _checkpoint(row: Any) -> Checkpoint:
+    return Checkpoint(
+        name=row[0],
+        kind=row[1],
+        position=int(row[2]),
+        revision=int(row[3]),
+        attempts=int(row[4]),
+        last_error=row[5],
+        retry_at=utc(row[6]),
+        owner=row[7],
+        leased=bool(row[8]),
+        updated_at=utc(row[9]) or now(),
+    )

@@ -1,0 +1,233 @@
+"""Handlers: your code, called by `Emit` when something happens to it.
+
+Subclass `Handler`, override the methods you care about, and pass instances to
+`Emit(handlers=[...])` (or `emit.add_handler`). By default `Emit` has one `LoggingHandler`; pass
+`handlers=[]` for silence or a list of your own to replace it.
+
+A handler is called after the fact, in the thread that did the work: after the commit for
+`events_appended` and `command_handled`, outside the aggregate's lock except for
+`conflict_retried` and `aggregate_loaded`. It must be quick and thread safe. What it raises is
+logged and swallowed: the command has already happened, and its caller must not be told
+otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from emit.emit import CommandResult
+    from emit.errors import CommandRejected
+    from emit.pool import Aggregate
+    from emit.recorded import RecordedEvent
+
+log = logging.getLogger("emit")
+
+
+class Handler:
+    """Does nothing on every occasion; override the methods you need. Durations are in
+    nanoseconds (`time.perf_counter_ns`)."""
+
+    def command_handled(
+        self, aggregate_id: str, command: object, result: CommandResult[Any, Any], duration_ns: int
+    ) -> None:
+        """A command was decided and its events (possibly none) are durably stored."""
+
+    def command_rejected(
+        self, aggregate_id: str, command: object, rejection: CommandRejected, duration_ns: int
+    ) -> None:
+        """The decider refused a command; nothing was stored."""
+
+    def command_failed(
+        self, aggregate_id: str, command: object, error: Exception, duration_ns: int
+    ) -> None:
+        """A command failed for another reason: an unknown aggregate, the store, a projection."""
+
+    def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+        """Events of one aggregate were durably stored (by `create` or a command)."""
+
+    def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
+        """Another writer stored events first: the command was decided again on the fresh state
+        (by the store, inside the append) or is about to be (after catching up)."""
+
+    def aggregate_loaded(self, aggregate: Aggregate[Any], duration_ns: int) -> None:
+        """An aggregate not in the pool was rebuilt from its events."""
+
+    def aggregate_evicted(self, aggregate: Aggregate[Any], reason: str) -> None:
+        """The pool let an aggregate go: "capacity", "idle", "discarded" (after a failure) or
+        "requested" (`Emit.evict`)."""
+
+
+class LoggingHandler(Handler):
+    """One structured line per thing that happens, in logfmt (`key=value`), to `logger`.
+
+    Each record also carries the fields as a dict in `record.emit`, for JSON formatters. All is
+    logged at `level` except failures, which are at least warnings: a rejection is the domain
+    doing its job, a failure is not.
+    """
+
+    def __init__(self, logger: logging.Logger | str = "emit", level: int = logging.INFO) -> None:
+        self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
+        self.level = level
+
+    def command_handled(
+        self, aggregate_id: str, command: object, result: CommandResult[Any, Any], duration_ns: int
+    ) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self._log(
+            self.level,
+            "command handled",
+            aggregate=aggregate_id,
+            command=type(command).__name__,
+            version=result.version,
+            events=len(result.events),
+            ms=_ms(duration_ns),
+        )
+
+    def command_rejected(
+        self, aggregate_id: str, command: object, rejection: CommandRejected, duration_ns: int
+    ) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self._log(
+            self.level,
+            "command rejected",
+            aggregate=aggregate_id,
+            command=type(command).__name__,
+            reason=rejection.reason,
+            ms=_ms(duration_ns),
+        )
+
+    def command_failed(
+        self, aggregate_id: str, command: object, error: Exception, duration_ns: int
+    ) -> None:
+        level = max(self.level, logging.WARNING)
+        if not self.logger.isEnabledFor(level):
+            return
+        self._log(
+            level,
+            "command failed",
+            aggregate=aggregate_id,
+            command=type(command).__name__,
+            error=f"{type(error).__name__}: {error}",
+            ms=_ms(duration_ns),
+        )
+
+    def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self._log(
+            self.level,
+            "events appended",
+            aggregate=events[0].aggregate_id,
+            versions=f"{events[0].version}-{events[-1].version}",
+            positions=f"{events[0].position}-{events[-1].position}",
+            types=",".join(e.type for e in events),
+        )
+
+    def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self._log(
+            self.level,
+            "conflict retried",
+            aggregate=aggregate_id,
+            expected_version=expected_version,
+            attempt=attempt,
+        )
+
+    def aggregate_loaded(self, aggregate: Aggregate[Any], duration_ns: int) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self._log(
+            self.level,
+            "aggregate loaded",
+            aggregate=aggregate.id,
+            version=aggregate.version,
+            ms=_ms(duration_ns),
+        )
+
+    def aggregate_evicted(self, aggregate: Aggregate[Any], reason: str) -> None:
+        if not self.logger.isEnabledFor(self.level):
+            return
+        self._log(
+            self.level,
+            "aggregate evicted",
+            aggregate=aggregate.id,
+            version=aggregate.version,
+            reason=reason,
+        )
+
+    def _log(self, level: int, what: str, **fields: object) -> None:
+        # Each caller checks isEnabledFor first: building the fields is the expensive part.
+        line = " ".join(f"{key}={_logfmt(value)}" for key, value in fields.items())
+        self.logger.log(level, "%s %s", what, line, extra={"emit": {"event": what, **fields}})
+
+
+class Handlers(Handler):
+    """Several handlers as one: each is called in turn; what one raises is logged, not passed
+    on, and does not keep the others from being called. A handler costs nothing for the
+    methods it does not override."""
+
+    def __init__(self, handlers: Sequence[Handler] = ()) -> None:
+        self.handlers: tuple[Handler, ...] = tuple(handlers)
+        self._calls: dict[str, tuple[Callable[..., None], ...]] = {
+            name: tuple(
+                getattr(h, name) for h in self.handlers if getattr(type(h), name) is not default
+            )
+            for name, default in vars(Handler).items()
+            if callable(default) and not name.startswith("_")
+        }
+
+    def command_handled(
+        self, aggregate_id: str, command: object, result: CommandResult[Any, Any], duration_ns: int
+    ) -> None:
+        self._each("command_handled", aggregate_id, command, result, duration_ns)
+
+    def command_rejected(
+        self, aggregate_id: str, command: object, rejection: CommandRejected, duration_ns: int
+    ) -> None:
+        self._each("command_rejected", aggregate_id, command, rejection, duration_ns)
+
+    def command_failed(
+        self, aggregate_id: str, command: object, error: Exception, duration_ns: int
+    ) -> None:
+        self._each("command_failed", aggregate_id, command, error, duration_ns)
+
+    def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+        self._each("events_appended", events)
+
+    def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
+        self._each("conflict_retried", aggregate_id, expected_version, attempt)
+
+    def aggregate_loaded(self, aggregate: Aggregate[Any], duration_ns: int) -> None:
+        self._each("aggregate_loaded", aggregate, duration_ns)
+
+    def aggregate_evicted(self, aggregate: Aggregate[Any], reason: str) -> None:
+        self._each("aggregate_evicted", aggregate, reason)
+
+    def _each(self, method: str, *args: Any) -> None:
+        for call in self._calls[method]:
+            try:
+                call(*args)
+            except Exception:
+                log.exception(
+                    "Handler %r failed in %s; what it was told about went through.",
+                    getattr(call, "__self__", call),
+                    method,
+                )
+
+
+def _ms(duration_ns: int) -> str:
+    return f"{duration_ns / 1e6:.3f}"
+
+
+def _logfmt(value: object) -> str:
+    text = str(value)
+    if text and not any(c in text for c in ' "=\\') and text.isprintable():
+        return text
+    return json.dumps(text, ensure_ascii=False)

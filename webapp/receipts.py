@@ -1,0 +1,110 @@
+"""Receipts: when a cart is checked out, a receipt is issued. A policy (emit/policies.py): it
+runs after the checkout's commit, in the subscribers' runner, and writes the `receipts` row in
+one transaction with its checkpoint, so each checked-out cart gets exactly one receipt.
+
+For the demo it can be made to fail: while the receipt printer is jammed (a switch kept in the
+database, so every process sees it, flipped on the operations page), issuing fails, is retried
+after a wait that doubles each time, and after `max_attempts` tries the checkout is parked as a
+dead letter; fix the printer and press Retry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from emit import Backoff, Policy, RecordedEvent
+from webapp.cart import CartCheckedOut
+
+metadata = sa.MetaData()
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("cart_id", sa.String(200), primary_key=True),
+    sa.Column("number", sa.String(20), nullable=False, unique=True),
+    sa.Column("total", sa.BigInteger, nullable=False),  # cents
+    sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+printer = sa.Table(
+    "receipt_printer",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("jammed", sa.Boolean, nullable=False),
+)
+
+
+class PrinterJammed(Exception):
+    """The demo's failure: the receipt printer is jammed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    cart_id: str
+    number: str
+    total: int
+    item_count: int
+    issued_at: datetime
+
+
+def issue_receipt(connection: sa.Connection, recorded: RecordedEvent[CartCheckedOut]) -> None:
+    if _jammed(connection):
+        raise PrinterJammed(
+            "The receipt printer is jammed (the demo's switch on the operations page)."
+        )
+    checkout = recorded.event
+    connection.execute(
+        sa.insert(receipts).values(
+            cart_id=recorded.aggregate_id,
+            number=f"R-{recorded.position:06d}",  # the checkout's place in the log: unique
+            total=checkout.total,
+            item_count=checkout.item_count,
+            issued_at=datetime.now(UTC),
+        )
+    )
+
+
+def receipt_policy(*, max_attempts: int = 4, first_wait: float = 1.0) -> Policy[CartCheckedOut]:
+    """The policy: tries `max_attempts` times, waiting `first_wait` seconds after the first
+    failure and twice as long after each next one (1 s, 2 s, 4 s: a dead letter in 7 s)."""
+    return Policy(
+        "receipts",
+        issue_receipt,
+        types=[CartCheckedOut],
+        tables=[receipts, printer],
+        max_attempts=max_attempts,
+        backoff=Backoff(first=first_wait, factor=2.0, longest=max(first_wait, 60.0)),
+    )
+
+
+def find_receipt(engine: sa.Engine, cart_id: str) -> Receipt | None:
+    """The cart's receipt; None until the policy has issued it."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(receipts).where(receipts.c.cart_id == cart_id)).first()
+    if row is None:
+        return None
+    issued_at = row.issued_at if row.issued_at.tzinfo else row.issued_at.replace(tzinfo=UTC)
+    return Receipt(row.cart_id, row.number, row.total, row.item_count, issued_at)
+
+
+def printer_jammed(engine: sa.Engine) -> bool:
+    with engine.connect() as connection:
+        return _jammed(connection)
+
+
+def jam_printer(engine: sa.Engine, jammed: bool) -> None:
+    """Flip the demo's failure switch, for every process that issues receipts."""
+    with engine.begin() as connection:
+        updated = connection.execute(
+            sa.update(printer).where(printer.c.id == 1).values(jammed=jammed)
+        )
+        if updated.rowcount == 0:
+            connection.execute(sa.insert(printer).values(id=1, jammed=jammed))
+
+
+def _jammed(connection: sa.Connection) -> bool:
+    return bool(connection.execute(sa.select(printer.c.jammed).where(printer.c.id == 1)).scalar())
