@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,7 @@ def run(workspace: Workspace, *, quick: bool) -> Row:
             client.post_many(warm_up)  # untimed: first requests compile templates, fill pools
         elapsed = in_threads(CLIENTS, lambda c: clients[c].timed(per_client))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        _stop(server)
     errors = [e for client in clients for e in client.errors]
     if errors:
         raise AssertionError(f"W4: {len(errors)} requests failed, the first: {errors[0]}")
@@ -111,10 +111,14 @@ def run(workspace: Workspace, *, quick: bool) -> Row:
 
 
 def _create_carts(url: str, cart_ids: list[str]) -> None:
-    from emit import Emit, SqlEventStore
-    from webapp.cart import cart_decider
+    """`flask init-db`, then the carts, through the app's own `Emit` (so its read models
+    know them too)."""
+    from webapp import create_app
+    from webapp.store import get_emit, init_db
 
-    emit = Emit(cart_decider, store=SqlEventStore(url))
+    app = create_app({"EMIT_STORE_URL": url, "EMIT_RUN_SUBSCRIBERS": False})
+    init_db(app)
+    emit = get_emit(app)
     for cart_id in cart_ids:
         emit.create(cart_id)
     emit.close()
@@ -133,6 +137,8 @@ def _start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
         "FLASK_SECRET_KEY": "bench-only-secret",
     }
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    # A file, not a pipe: a full pipe would stall the server. Closed with the process.
+    log = tempfile.TemporaryFile()  # noqa: SIM115
     server = subprocess.Popen(
         [
             str(gunicorn),
@@ -145,19 +151,30 @@ def _start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {server.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            log.seek(0)
+            raise RuntimeError(f"gunicorn exited: {log.read().decode()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return server
         except OSError:
             time.sleep(0.1)
-    server.terminate()
+    _stop(server)
     raise RuntimeError("gunicorn did not start listening within 30 s")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Ask gunicorn to shut down; if it has not within 30 s, end it."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
 
 
 class _Client:
