@@ -38,8 +38,16 @@ from emit.policies import Backoff, Policy
 from emit.pool import Aggregate, AggregatePool, LiveAggregate, PoolEntry
 from emit.projections import Projection, Projections
 from emit.recorded import Metadata, RecordedEvent
+from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, create_schema, make_engine
-from emit.store import AppendRequest, EventStore, NewEvent, StoredEvent, StreamInfo
+from emit.store import (
+    AppendRequest,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    StoredSnapshot,
+    StreamInfo,
+)
 from emit.subscribers import Subscribers, SubscriberStatus
 
 __all__ = [
@@ -79,9 +87,11 @@ __all__ = [
     "ProjectionOutOfDate",
     "Projections",
     "RecordedEvent",
+    "Snapshots",
     "SqlEventStore",
     "StorageError",
     "StoredEvent",
+    "StoredSnapshot",
     "StreamInfo",
     "SubscriberStatus",
     "Subscribers",

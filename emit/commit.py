@@ -1,10 +1,15 @@
 """Group commit: appends from many threads share one transaction, and so one disk flush.
 
-There is no background thread. A caller queues its request and then takes the leader's lock;
-whoever holds it commits everything queued so far in one `append_many` and hands each request
-its own result. While one batch is being flushed the next one gathers behind the lock. A caller
-returns only after the transaction holding its request has committed, so an acknowledged
-command is as durable as with one transaction per command.
+There is no background thread. A caller queues its request; if no one is committing, it becomes
+the leader and commits everything queued so far in one `append_many`, then hands each request
+its own result and wakes its caller. Requests that arrive while a batch is being flushed wait in
+the queue, and the first of them becomes the next leader. A caller returns only after the
+transaction holding its request has committed, so an acknowledged command is as durable as with
+one transaction per command.
+
+Each waiting caller sleeps on a lock of its own, and is woken exactly once: with its result, or
+to lead the next batch. (Waiting on one shared lock instead would wake the callers one after the
+other, each only to find its result already there: a convoy that cost more than the flush.)
 """
 
 from __future__ import annotations
@@ -16,11 +21,14 @@ from emit.store import AppendRequest, AppendResult
 
 
 class _Pending:
-    __slots__ = ("request", "result")
+    __slots__ = ("leads", "request", "result", "wake")
 
     def __init__(self, request: AppendRequest) -> None:
         self.request = request
         self.result: AppendResult | None = None
+        self.leads = False
+        self.wake = threading.Lock()
+        self.wake.acquire()  # released once, by the leader that has news for this caller
 
 
 class GroupCommit:
@@ -35,30 +43,51 @@ class GroupCommit:
         self._append_many = append_many
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
-        self._leader_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._leading = False
         self.batches = 0
         self.requests = 0
 
     def append(self, request: AppendRequest) -> AppendResult:
         pending = _Pending(request)
-        with self._queue_lock:
+        with self._lock:
             self._queue.append(pending)
-        while pending.result is None:
-            with self._leader_lock:
-                if pending.result is not None:
-                    break  # an earlier leader committed it
-                with self._queue_lock:
-                    batch = self._queue[: self._max_batch]
-                    del self._queue[: self._max_batch]
-                self._commit(batch)
+            pending.leads = not self._leading
+            self._leading = True
+        if not pending.leads:
+            pending.wake.acquire()  # until a leader brings the result, or the lead
+            if not pending.leads:
+                assert pending.result is not None
+                return pending.result
+        # The leader: its own request is first in the queue, so it is in this batch.
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
+            self._commit(batch)
+        finally:  # even if this thread is interrupted, no one is left waiting
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            for other in batch:
+                if other is not pending:
+                    other.wake.release()
+            if successor is not None:
+                successor.leads = True
+                successor.wake.release()
+        assert pending.result is not None
         return pending.result
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             results = self._append_many([p.request for p in batch])
-        except Exception as error:  # a bug in the store must not leave followers waiting
-            results = [error] * len(batch)
+        except BaseException as error:  # a bug in the store must not leave followers waiting
+            failure = error if isinstance(error, Exception) else RuntimeError(repr(error))
+            for pending in batch:
+                pending.result = failure
+            if not isinstance(error, Exception):
+                raise
+            return
         for pending, result in zip(batch, results, strict=True):
             pending.result = result
         self.batches += 1

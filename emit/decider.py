@@ -83,6 +83,11 @@ class Decider(Generic[C, E, S]):
         object.__setattr__(self, "_encoders", {n: encoder(c) for n, c in by_name.items()})
         object.__setattr__(self, "_decoders", {n: decoder(c) for n, c in by_name.items()})
 
+    @property
+    def schema_versions(self) -> Mapping[str, int]:
+        """Each event type's name and current schema version."""
+        return dict(self._schema)
+
     def genesis_events(self, aggregate_id: str) -> Sequence[object]:
         events = (
             self.genesis(aggregate_id)
@@ -120,10 +125,11 @@ class Decider(Generic[C, E, S]):
 
     def decode(self, type_name: str, schema_version: int, data: Any) -> object:
         """The event object for stored data; raises `CodecError` saying what does not fit."""
-        cls = self._by_name.get(type_name)
-        if cls is None:
+        current = self._schema.get(type_name)
+        if current == schema_version:  # the usual case, in one look-up: nothing to upcast
+            return self._decoders[type_name](data)
+        if current is None:
             raise CodecError(f"decider {self.name!r} has no event type {type_name!r}")
-        current = self._schema[type_name]
         if schema_version > current:
             raise CodecError(
                 f"stored with schema version {schema_version}, newer than this code's {current}"

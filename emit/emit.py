@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import json
 import unicodedata
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,9 +12,9 @@ from time import perf_counter_ns
 from typing import Any, Generic, TypeVar
 
 from emit.checkpoints import Checkpoints
-from emit.codec import CodecError
+from emit.codec import CodecError, from_json, to_json
 from emit.commit import GroupCommit
-from emit.decider import Decider
+from emit.decider import AggregateCreated, Decider
 from emit.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
@@ -26,13 +25,16 @@ from emit.errors import (
     VersionOutOfRange,
 )
 from emit.handlers import Handler, Handlers, LoggingHandler
+from emit.ids import new_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate, PoolEntry
 from emit.projections import Projection, Projections
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
+from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore
 from emit.store import (
     AppendRequest,
+    EventData,
     EventStore,
     NewEvent,
     StoredEvent,
@@ -74,6 +76,11 @@ class Emit(Generic[C, E, S]):
     brings them up to the head), unless the store was opened with `create=False`.
     `handlers` are told what happens (emit/handlers.py); the default is one `LoggingHandler`.
     `on_evict(entry, reason)` is called with each aggregate the pool lets go.
+
+    With `snapshot_every=N`, the state is also stored every N versions (emit/snapshots.py), and
+    loading an aggregate or `state_at` replays at most N-1 events after the latest snapshot.
+    States are the same as without snapshots. Bump `snapshot_version` if `evolve` depends on
+    code outside the modules that define it, the state and the events, and that code changes.
     """
 
     def __init__(
@@ -87,6 +94,8 @@ class Emit(Generic[C, E, S]):
         on_evict: EvictionHandler | None = None,
         projections: Sequence[Projection[E]] = (),
         handlers: Sequence[Handler] | None = None,
+        snapshot_every: int | None = None,
+        snapshot_version: str | int = 0,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries cannot be negative, not {max_retries}.")
@@ -98,6 +107,9 @@ class Emit(Generic[C, E, S]):
             pool_size, idle_expiry=idle_expiry, on_evict=self._evicted
         )
         self._commit = GroupCommit(store.append_many)
+        self._snapshots: Snapshots[S] | None = None
+        if snapshot_every is not None:
+            self._snapshots = Snapshots(decider, snapshot_every, snapshot_version)
         self._metrics = MetricsRecorder()
         self._handlers = Handlers(
             [self._metrics, *([LoggingHandler()] if handlers is None else handlers)]
@@ -119,7 +131,7 @@ class Emit(Generic[C, E, S]):
         check_aggregate_id(aggregate_id)
         genesis = list(self.decider.genesis_events(aggregate_id))
         state = self.decider.fold(self.decider.initial_state, genesis)
-        metadata_json = self._metadata_json("create", metadata)
+        _, metadata_json = self._metadata_json("create", metadata)
         request = AppendRequest(
             aggregate_id,
             0,
@@ -176,7 +188,7 @@ class Emit(Generic[C, E, S]):
         with live.lock:
             for attempt in range(self.max_retries + 1):
                 try:
-                    decision = _Decision(self, command, live.current, metadata_json)
+                    decision = _Decision(self, command, live.current, *metadata_json)
                 except CommandRejected as rejection:
                     # Never refuse on stale state: another process may have moved on. One
                     # version read per rejection is cheap, and rejections are rare.
@@ -217,6 +229,11 @@ class Emit(Generic[C, E, S]):
                     self.pool.discard(aggregate_id)
                     raise result
                 live.current = decision.after()
+                if self._snapshots is not None and self._snapshots.due(
+                    decision.base.version, live.current.version
+                ):
+                    current = live.current
+                    self._snapshots.write(self.store, aggregate_id, current.version, current.state)
                 return CommandResult(
                     aggregate_id,
                     live.current.state,
@@ -268,8 +285,7 @@ class Emit(Generic[C, E, S]):
         """The state replayed to `version` (0 is the initial state), without touching the live
         aggregate. Raises `AggregateNotFound`, `VersionOutOfRange`."""
         self._check_version(aggregate_id, version)
-        stored = self.store.read_stream(aggregate_id, up_to=version)
-        return self.decider.fold(self.decider.initial_state, (self._decode(s) for s in stored))
+        return self._replay(aggregate_id, up_to=version)[1]
 
     def version_at(self, aggregate_id: str, moment: datetime) -> int:
         """The aggregate's version at `moment`: that of its last event recorded at or before it
@@ -353,13 +369,25 @@ class Emit(Generic[C, E, S]):
         if live is None:
             started = perf_counter_ns()
             check_aggregate_id(aggregate_id)
-            stored = self.store.read_stream(aggregate_id)
-            if not stored:
+            version, state = self._replay(aggregate_id)
+            if version == 0:
                 raise AggregateNotFound(aggregate_id)
-            state = self.decider.fold(self.decider.initial_state, (self._decode(s) for s in stored))
-            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, stored[-1].version, state)))
+            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, version, state)))
             self._handlers.aggregate_loaded(live.current, perf_counter_ns() - started)
         return live
+
+    def _replay(self, aggregate_id: str, up_to: int | None = None) -> tuple[int, S]:
+        """`(version, state)` at `up_to` (default: the latest), from the latest snapshot at or
+        below it and the events after that; `(0, initial state)` for a missing aggregate."""
+        snapshots = self._snapshots
+        found = None if snapshots is None else snapshots.read(self.store, aggregate_id, up_to)
+        start, state = (0, self.decider.initial_state) if found is None else found
+        rows = self.store.read_stream_data(aggregate_id, after=start, up_to=up_to)
+        version = rows[-1][0] if rows else start
+        state = self._fold(aggregate_id, state, rows)
+        if snapshots is not None and snapshots.due(start, version):
+            snapshots.write(self.store, aggregate_id, version, state)
+        return version, state
 
     def _evicted(self, entry: LiveAggregate[Any], reason: str) -> None:
         self._handlers.aggregate_evicted(entry.current, reason)
@@ -386,10 +414,10 @@ class Emit(Generic[C, E, S]):
     def _catch_up(self, live: LiveAggregate[S]) -> None:
         """Apply events other writers stored after our version. Call with `live.lock` held."""
         current = live.current
-        newer = self.store.read_stream(current.id, after=current.version)
+        newer = self.store.read_stream_data(current.id, after=current.version)
         if newer:
-            state = self.decider.fold(current.state, (self._decode(s) for s in newer))
-            live.current = Aggregate(current.id, newer[-1].version, state)
+            state = self._fold(current.id, current.state, newer)
+            live.current = Aggregate(current.id, newer[-1][0], state)
 
     def _check_version(self, aggregate_id: str, version: int) -> int:
         latest = self.store.stream_version(aggregate_id)
@@ -401,10 +429,13 @@ class Emit(Generic[C, E, S]):
 
     def _new_event(self, event: object, metadata_json: str) -> NewEvent:
         type_name, schema_version, data = self.decider.encode(event)
-        return NewEvent(uuid.uuid4(), type_name, schema_version, _dumps(data), metadata_json)
+        return NewEvent(new_id(), type_name, schema_version, to_json(data), metadata_json)
 
-    def _metadata_json(self, command: str, extra: Mapping[str, Any] | None) -> str:
-        command_id = str(uuid.uuid4())
+    def _metadata_json(
+        self, command: str, extra: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], str]:
+        """The metadata document of a command's events, and its JSON text."""
+        command_id = str(new_id())
         document: dict[str, Any] = {
             "correlation_id": command_id,
             "causation_id": command_id,
@@ -416,18 +447,33 @@ class Emit(Generic[C, E, S]):
                 raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
             document.update(extra)
         try:
-            return _dumps(document)
+            return document, to_json(document)
         except TypeError as error:
             raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
 
     def _decode(self, stored: StoredEvent) -> E:
         try:
-            data = json.loads(stored.data)
+            data = from_json(stored.data)
             return self.decider.decode(stored.type, stored.schema_version, data)  # type: ignore[return-value]
-        except (CodecError, ValueError, TypeError, KeyError) as error:
+        except _UNDECODABLE as error:
             raise EventDecodeError(
                 stored.stream_id, stored.version, stored.type, str(error)
             ) from error
+
+    def _fold(self, aggregate_id: str, state: S, rows: Sequence[EventData]) -> S:
+        """The state after the events of `rows`, as `Decider.fold` would give it, in one loop:
+        this is the inner loop of every replay. `EventDecodeError` names the first event that
+        does not decode."""
+        decode = self.decider.decode
+        evolve = self.decider.evolve
+        for version, type_name, schema_version, data in rows:
+            try:
+                event = decode(type_name, schema_version, from_json(data))
+            except _UNDECODABLE as error:
+                raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
+            if type(event) is not AggregateCreated:
+                state = evolve(state, event)  # type: ignore[arg-type]
+        return state
 
     def _recorded(self, stored: StoredEvent) -> RecordedEvent[E]:
         return RecordedEvent(
@@ -445,10 +491,18 @@ class Emit(Generic[C, E, S]):
 class _Decision(Generic[C, E, S]):
     """One command decided on one state; decided again if the store finds newer events."""
 
-    def __init__(self, emit: Emit[C, E, S], command: C, base: Aggregate[S], metadata: str) -> None:
+    def __init__(
+        self,
+        emit: Emit[C, E, S],
+        command: C,
+        base: Aggregate[S],
+        metadata: dict[str, Any],
+        metadata_json: str,
+    ) -> None:
         self._emit = emit
         self._command = command
         self._metadata = metadata
+        self._metadata_json = metadata_json
         self.redecided = False
         self._decide(base)
 
@@ -457,7 +511,7 @@ class _Decision(Generic[C, E, S]):
         self.base = base
         self.events: list[E] = list(decider.decide(self._command, base.state))
         self.state: S = decider.fold(base.state, self.events)
-        self.new_events = [self._emit._new_event(e, self._metadata) for e in self.events]
+        self.new_events = [self._emit._new_event(e, self._metadata_json) for e in self.events]
 
     def resolve(self, newer: Sequence[StoredEvent]) -> Sequence[NewEvent]:
         """The store's callback: decide again on the state after `newer`."""
@@ -473,13 +527,17 @@ class _Decision(Generic[C, E, S]):
     def recorded(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
         if not stored:
             return ()
-        meta = _metadata(stored[0], self._metadata)
+        meta = _metadata_of(dict(self._metadata), stored[0].recorded_at)
         return tuple(
             RecordedEvent(
                 s.stream_id, s.version, s.position, s.event_id, s.type, s.schema_version, e, meta
             )
             for s, e in zip(stored, self.events, strict=True)
         )
+
+
+# What stored data that does not fit its event type raises while being decoded.
+_UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)
 
 
 def check_aggregate_id(aggregate_id: object) -> str:
@@ -498,18 +556,18 @@ def check_aggregate_id(aggregate_id: object) -> str:
 
 
 def _metadata(stored: StoredEvent, metadata_json: str) -> Metadata:
-    document = json.loads(metadata_json)
+    return _metadata_of(json.loads(metadata_json), stored.recorded_at)
+
+
+def _metadata_of(document: dict[str, Any], timestamp: datetime) -> Metadata:
+    """`Metadata` from a stored metadata document, which it takes apart."""
     return Metadata(
-        timestamp=stored.recorded_at,
+        timestamp=timestamp,
         correlation_id=document.pop("correlation_id", ""),
         causation_id=document.pop("causation_id", None),
         command=document.pop("command", None),
         extra=document,
     )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 __all__: Sequence[str] = ("CommandResult", "Emit", "check_aggregate_id")

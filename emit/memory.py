@@ -10,7 +10,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from emit.errors import ConcurrencyError
-from emit.store import AppendRequest, AppendResult, StoredEvent, StreamInfo, check_requests
+from emit.store import (
+    AppendRequest,
+    AppendResult,
+    EventData,
+    StoredEvent,
+    StoredSnapshot,
+    StreamInfo,
+    check_requests,
+)
 
 
 class InMemoryEventStore:
@@ -21,6 +29,7 @@ class InMemoryEventStore:
         self._log: list[StoredEvent] = []
         self._streams: dict[str, list[StoredEvent]] = {}
         self._created: dict[str, datetime] = {}
+        self._snapshots: dict[tuple[str, str], dict[int, StoredSnapshot]] = {}
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)
@@ -79,6 +88,12 @@ class InMemoryEventStore:
             stream = self._streams.get(stream_id, [])
             return stream[after:up_to]
 
+    def read_stream_data(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[EventData]:
+        stored = self.read_stream(stream_id, after=after, up_to=up_to)
+        return [(e.version, e.type, e.schema_version, e.data) for e in stored]
+
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         with self._lock:
             end = None if limit is None else after + limit
@@ -105,6 +120,19 @@ class InMemoryEventStore:
     def head_position(self) -> int:
         with self._lock:
             return len(self._log)
+
+    def write_snapshot(self, snapshot: StoredSnapshot) -> None:
+        with self._lock:
+            versions = self._snapshots.setdefault((snapshot.stream_id, snapshot.key), {})
+            versions.setdefault(snapshot.version, snapshot)
+
+    def read_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> StoredSnapshot | None:
+        with self._lock:
+            versions = self._snapshots.get((stream_id, key), {})
+            eligible = [v for v in versions if up_to is None or v <= up_to]
+            return versions[max(eligible)] if eligible else None
 
     def close(self) -> None:
         """Nothing to release; the events stay readable."""

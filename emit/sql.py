@@ -8,6 +8,8 @@ Three tables for the events, defined once below with SQLAlchemy Core:
 - `emit_head`: a single row holding the last global position. Every append bumps it inside its
   transaction, which serialises appends on that row: positions are gap-free and in commit
   order, so a reader tailing `read_all` never skips an event that commits late.
+- `emit_snapshots`: states of streams at some versions (see emit/snapshots.py), a cache beside
+  the events: deleting rows from it loses nothing.
 
 The subscribers' tables (`emit_checkpoints`, `emit_dead_letters`) are defined on the same
 `metadata` next to the code that uses them (emit/checkpoints.py, emit/dead_letters.py), and
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,8 +41,10 @@ from emit.errors import ConcurrencyError, StorageError
 from emit.store import (
     AppendRequest,
     AppendResult,
+    EventData,
     NewEvent,
     StoredEvent,
+    StoredSnapshot,
     StreamInfo,
     check_requests,
 )
@@ -84,6 +88,15 @@ head = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+snapshots = sa.Table(
+    "emit_snapshots",
+    metadata,
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("state", sa.Text, nullable=False),
 )
 
 _EVENT_COLUMNS = [
@@ -149,7 +162,9 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> None:
     @sa.event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
         mode = "IMMEDIATE" if connection.get_execution_options().get("emit_write") else "DEFERRED"
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: through `exec_driver_sql` this one statement cost more Python
+        # time than the rest of an append.
+        connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
 
 def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None:
@@ -188,7 +203,7 @@ class _Statements:
 
         bind = sa.bindparam
         insert = _dialect_insert(engine)
-        self.create_stream = sql(
+        create_stream = (
             insert(streams)
             .values(
                 stream_id=bind("stream_id"),
@@ -198,11 +213,13 @@ class _Statements:
             )
             .on_conflict_do_nothing()
         )
-        self.advance_stream = sql(
+        advance_stream = (
             sa.update(streams)
             .where(streams.c.stream_id == bind("stream_id"), streams.c.version == bind("expected"))
             .values(version=bind("version"), updated_at=bind("now"))
         )
+        self.create_stream = sql(create_stream)
+        self.advance_stream = sql(advance_stream)
         self.stream_version = sql(
             sa.select(streams.c.version).where(streams.c.stream_id == bind("stream_id"))
         )
@@ -231,6 +248,15 @@ class _Statements:
             )
             .order_by(events.c.version)
         )
+        self.read_stream_data = sql(
+            sa.select(events.c.version, events.c.type, events.c.schema_version, events.c.data)
+            .where(
+                events.c.stream_id == bind("stream_id"),
+                events.c.version > bind("after"),
+                events.c.version <= bind("up_to"),
+            )
+            .order_by(events.c.version)
+        )
         self.read_all = sql(
             sa.select(*_EVENT_COLUMNS)
             .where(events.c.position > bind("after"))
@@ -248,6 +274,49 @@ class _Statements:
             .offset(bind("offset"))  # SQLite's compiler insists on an OFFSET after a bound LIMIT
         )
         self.count_streams = sql(sa.select(sa.func.count()).select_from(streams))
+        if dialect.name == "postgresql":
+            self.append_new, self.append_next = (
+                _append_alone(sql(claim.returning(streams.c.version)))
+                for claim in (create_stream, advance_stream)
+            )
+        self.write_snapshot = sql(
+            insert(snapshots)
+            .values({c.name: bind(c.name) for c in snapshots.columns})
+            .on_conflict_do_nothing()
+        )
+        self.read_snapshot = sql(
+            sa.select(snapshots.c.version, snapshots.c.state)
+            .where(
+                snapshots.c.stream_id == bind("stream_id"),
+                snapshots.c.key == bind("key"),
+                snapshots.c.version <= bind("up_to"),
+            )
+            .order_by(snapshots.c.version.desc())
+            .limit(bind("limit"))
+            .offset(bind("offset"))
+        )
+
+
+def _append_alone(claim: str) -> str:
+    """PostgreSQL: claim the stream, bump the head and insert the events in one statement,
+    which is a transaction of its own. If the claim finds the stream at another version, the
+    statement changes nothing and returns no rows. (Written as SQL: Core has no compact form for
+    a data-modifying WITH that feeds an INSERT from unnested arrays.)"""
+    return f"""WITH claim AS ({claim}),
+head AS (
+    UPDATE emit_head SET position = position + %(count)s
+    WHERE id = 1 AND EXISTS (SELECT FROM claim)
+    RETURNING position - %(count)s AS base
+)
+INSERT INTO emit_events
+    (position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
+SELECT head.base + e.n, %(stream_id)s, %(expected)s + e.n, e.event_id, e.type,
+    e.schema_version, e.data, e.metadata, %(now)s
+FROM head, unnest(
+    %(event_ids)s::uuid[], %(types)s::varchar[], %(schema_versions)s::int[],
+    %(datas)s::text[], %(metadatas)s::text[]
+) WITH ORDINALITY AS e(event_id, type, schema_version, data, metadata, n)
+RETURNING position"""
 
 
 class SqlEventStore:
@@ -308,12 +377,65 @@ class SqlEventStore:
 
     def _append_in_one_transaction(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         writer = self._writer_connection()
-        with writer.begin():
-            cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                return self._write(writer, cursor, requests)
-            finally:
-                cursor.close()
+        if any(request.before_commit is not None for request in requests):
+            # Hooks get the SQLAlchemy connection, inside this very transaction.
+            with writer.begin():
+                cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    return self._write(writer, cursor, requests)
+                finally:
+                    cursor.close()
+        # Without hooks, the same transaction is run on the driver's connection: SQLAlchemy's
+        # bookkeeping around a transaction costs as much Python time as the append itself.
+        driver = writer.connection.dbapi_connection
+        assert driver is not None
+        if not self._sqlite and len(requests) == 1:
+            alone = self._append_alone(driver, requests[0])
+            if alone is not None:
+                return [alone]
+            # The stream has moved on: the long way resolves or refuses, holding the stream.
+        cursor = driver.cursor()
+        try:
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")  # psycopg begins on the first statement
+            results = self._write(writer, cursor, requests)
+            driver.commit()
+            return results
+        except BaseException:
+            with suppress(Exception):  # a broken connection is replaced by `_failed`
+                driver.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def _append_alone(self, driver: Any, request: AppendRequest) -> list[StoredEvent] | None:
+        """PostgreSQL, one request: the whole append in one round trip (`_append_alone` above)
+        instead of five, committed when it returns; None if the stream is not at the expected
+        version, in which case nothing was written."""
+        now = datetime.now(UTC)
+        expected, new_events = request.expected_version, request.events
+        params = {
+            "stream_id": request.stream_id,
+            "expected": expected,
+            "version": expected + len(new_events),
+            "now": now,
+            "count": len(new_events),
+            "event_ids": [e.event_id for e in new_events],
+            "types": [e.type for e in new_events],
+            "schema_versions": [e.schema_version for e in new_events],
+            "datas": [e.data for e in new_events],
+            "metadatas": [e.metadata for e in new_events],
+        }
+        driver.autocommit = True  # the statement is its own transaction
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(self._sql.append_next if expected else self._sql.append_new, params)
+                positions = sorted(int(row[0]) for row in cursor.fetchall())
+        finally:
+            driver.autocommit = False
+        if not positions:
+            return None
+        return _stored_events(request.stream_id, expected, positions[0], new_events, now)
 
     def _write(
         self, writer: sa.Connection, cursor: Any, requests: Sequence[AppendRequest]
@@ -344,37 +466,27 @@ class SqlEventStore:
         for index in sorted(claims):  # positions follow the order the requests arrived in
             stream_id = requests[index].stream_id
             expected, new_events = claims[index]
-            stored: list[StoredEvent] = []
-            for version, event in enumerate(new_events, start=expected + 1):
-                position += 1
-                stored.append(
-                    StoredEvent(
-                        stream_id,
-                        version,
-                        position,
-                        event.event_id,
-                        event.type,
-                        event.schema_version,
-                        event.data,
-                        event.metadata,
-                        now,
-                    )
-                )
-                rows.append(
-                    {
-                        "position": position,
-                        "stream_id": stream_id,
-                        "version": version,
-                        "event_id": str(event.event_id) if self._sqlite else event.event_id,
-                        "type": event.type,
-                        "schema_version": event.schema_version,
-                        "data": event.data,
-                        "metadata": event.metadata,
-                        "recorded_at": now_param,
-                    }
-                )
+            stored = _stored_events(stream_id, expected, position + 1, new_events, now)
+            position += len(stored)
+            rows.extend(
+                {
+                    "position": event.position,
+                    "stream_id": stream_id,
+                    "version": event.version,
+                    "event_id": str(event.event_id) if self._sqlite else event.event_id,
+                    "type": event.type,
+                    "schema_version": event.schema_version,
+                    "data": event.data,
+                    "metadata": event.metadata,
+                    "recorded_at": now_param,
+                }
+                for event in stored
+            )
             results[index] = stored
-        cursor.executemany(self._sql.insert_event, rows)
+        if len(rows) == 1:
+            cursor.execute(self._sql.insert_event, rows[0])  # psycopg pipelines executemany:
+        else:  # two more round trips for one row
+            cursor.executemany(self._sql.insert_event, rows)
         for index in sorted(claims):
             hook = requests[index].before_commit
             if hook is not None:
@@ -476,18 +588,40 @@ class SqlEventStore:
         self._drop_writer()
         return StorageError("append events", stream_id, error)
 
+    def write_snapshot(self, snapshot: StoredSnapshot) -> None:
+        params = {
+            "stream_id": snapshot.stream_id,
+            "key": snapshot.key,
+            "version": snapshot.version,
+            "state": snapshot.state,
+        }
+        with self._write_lock:
+            try:
+                writer = self._writer_connection()
+                with writer.begin():
+                    cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                    try:
+                        cursor.execute(self._sql.write_snapshot, params)
+                    finally:
+                        cursor.close()
+            except Exception as error:
+                raise self._failed(error, snapshot.stream_id) from error
+
     # --- reading -------------------------------------------------------------------------------
 
     def read_stream(
         self, stream_id: str, *, after: int = 0, up_to: int | None = None
     ) -> list[StoredEvent]:
-        params = {
-            "stream_id": stream_id,
-            "after": after,
-            "up_to": _MAX_VERSION if up_to is None else up_to,
-        }
+        params = _window(stream_id, after, up_to)
         rows = self._query("read a stream", stream_id, self._sql.read_stream, params)
         return [self._stored(row) for row in rows]
+
+    def read_stream_data(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[EventData]:
+        params = _window(stream_id, after, up_to)
+        # The driver's rows are already (version, type, schema_version, data) tuples.
+        return self._query("read a stream", stream_id, self._sql.read_stream_data, params)
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         params = {"after": after, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}
@@ -525,6 +659,19 @@ class SqlEventStore:
     def head_position(self) -> int:
         rows = self._query("read the head position", None, self._sql.head, {})
         return int(rows[0][0]) if rows else 0
+
+    def read_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> StoredSnapshot | None:
+        params = {
+            "stream_id": stream_id,
+            "key": key,
+            "up_to": _MAX_VERSION if up_to is None else up_to,
+            "limit": 1,
+            "offset": 0,
+        }
+        rows = self._query("read a snapshot", stream_id, self._sql.read_snapshot, params)
+        return StoredSnapshot(stream_id, int(rows[0][0]), key, rows[0][1]) if rows else None
 
     def _query(
         self, operation: str, stream_id: str | None, sql: str, params: dict[str, Any]
@@ -588,6 +735,39 @@ class SqlEventStore:
                 self._writer = None
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
+    """The parameters of a read of one stream's versions `after < version <= up_to`."""
+    return {
+        "stream_id": stream_id,
+        "after": after,
+        "up_to": _MAX_VERSION if up_to is None else up_to,
+    }
+
+
+def _stored_events(
+    stream_id: str,
+    expected: int,
+    first_position: int,
+    new_events: Sequence[NewEvent],
+    now: datetime,
+) -> list[StoredEvent]:
+    """The events of one append as stored: versions after `expected`, consecutive positions."""
+    return [
+        StoredEvent(
+            stream_id,
+            expected + offset + 1,
+            first_position + offset,
+            event.event_id,
+            event.type,
+            event.schema_version,
+            event.data,
+            event.metadata,
+            now,
+        )
+        for offset, event in enumerate(new_events)
+    ]
 
 
 def _is_driver_error(error: BaseException) -> bool:

@@ -12,6 +12,8 @@ Guarantees every store gives:
 - Global positions are 1, 2, 3, ... across all streams with no gap, in commit order: a reader of
   `read_all(after=p)` never misses an event that commits later with a smaller position.
 - When `append_many` returns, the events are durable.
+- Snapshots are a cache beside the events, never the truth: `read_snapshot` returns the latest
+  snapshot written with a given key at or below a version, or None. Losing one costs a replay.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class StoredEvent:
     recorded_at: datetime
 
 
+# What a replay needs of a stored event, and no more: (version, type, schema version, data).
+EventData = tuple[int, str, int, str]
+
+
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
     """One stream's id, current version and when it was created and last appended to."""
@@ -57,6 +63,18 @@ class StreamInfo:
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    """A stream's state at `version`, as JSON text. `key` names the code that wrote it: a
+    reader asks only for snapshots with its own key, so a changed domain never reads a state
+    its code would not have produced (see emit/snapshots.py)."""
+
+    stream_id: str
+    version: int
+    key: str
+    state: str
 
 
 # Runs inside the append's transaction, after the events are written and before the commit, with
@@ -107,6 +125,13 @@ class EventStore(Protocol):
         """Events of one stream with `after < version <= up_to`, in version order."""
         ...
 
+    def read_stream_data(
+        self, stream_id: str, *, after: int = 0, up_to: int | None = None
+    ) -> list[EventData]:
+        """`read_stream` reduced to what a replay needs, as plain tuples: no ids, metadata or
+        timestamps to read and build, which makes replaying a long stream much cheaper."""
+        ...
+
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         """Events of every stream with a position above `after`, in position order."""
         ...
@@ -120,6 +145,18 @@ class EventStore(Protocol):
         ...
 
     def count_streams(self) -> int: ...
+
+    def write_snapshot(self, snapshot: StoredSnapshot) -> None:
+        """Keep a snapshot. Writing one that exists (same stream, key and version) is a no-op.
+        A snapshot is not part of any append and may be lost; nothing depends on it."""
+        ...
+
+    def read_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> StoredSnapshot | None:
+        """The snapshot of `stream_id` written with `key` with the highest version `<= up_to`
+        (any version without it); None if there is none."""
+        ...
 
     def head_position(self) -> int:
         """The position of the last committed event; 0 for an empty store."""

@@ -154,6 +154,8 @@ def test_the_codec_handles_the_usual_field_types() -> None:
     [
         ({"amount": "3", "by": "x"}, "field 'amount': expected int"),
         ({"amount": True, "by": "x"}, "expected int"),
+        ({"amount": 2.0, "by": "x"}, "expected int"),
+        ({"amount": 2, "by": None}, "field 'by': expected str"),
         ({"by": "x"}, "missing field 'amount'"),
         ({"amount": 1, "by": "x", "bogus": 1}, "no field"),
         ([1, 2], "expected an object"),
@@ -162,6 +164,30 @@ def test_the_codec_handles_the_usual_field_types() -> None:
 def test_data_that_does_not_fit_is_refused_with_a_reason(data: object, message: str) -> None:
     with pytest.raises(CodecError, match=message):
         account.decode("Deposited", 1, data)
+
+
+def test_nested_data_that_does_not_fit_names_the_field() -> None:
+    decider = Decider("lines", None, lambda c, s: [], lambda s, e: s, events=[Line])
+    holder = Decider("rich", None, lambda c, s: [], lambda s, e: s, events=[Rich])
+    _, _, data = holder.encode(
+        Rich(
+            datetime.now(UTC),
+            date.today(),
+            Decimal(1),
+            UUID(int=1),
+            Colour.RED,
+            "a",
+            (),
+            (1, "x"),
+            frozenset(),
+            [],
+            {},
+        )
+    )
+
+    with pytest.raises(CodecError, match="field 'lines': field 'quantity': expected int"):
+        holder.decode("Rich", 1, {**data, "lines": [{"sku": "a", "quantity": "1"}]})
+    assert decider.decode("Line", 1, {"sku": "a", "quantity": 1}) == Line("a", 1)
 
 
 def test_upcasters_bring_old_data_to_the_current_schema() -> None:

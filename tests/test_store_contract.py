@@ -18,6 +18,7 @@ from emit import (
     SqlEventStore,
     StorageError,
     StoredEvent,
+    StoredSnapshot,
 )
 from emit.store import append_one
 
@@ -151,6 +152,34 @@ def test_a_batch_keeps_each_requests_outcome_apart(store: EventStore) -> None:
     assert [(e.stream_id, e.position) for e in results[0]] == [("x", 2), ("x", 3)]  # type: ignore[union-attr]
     assert [(e.stream_id, e.position) for e in results[2]] == [("y", 4)]  # type: ignore[union-attr]
     assert [e.position for e in store.read_all()] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("stale", [None, "s0", "s2", "s4"])
+def test_a_batch_on_existing_streams_lands_whole_but_for_a_stale_request(
+    store: EventStore, stale: str | None
+) -> None:
+    for n in range(5):
+        append(store, f"s{n}", 0, *[new() for _ in range(n + 1)])
+    requests = [
+        AppendRequest(f"s{n}", n + (1 if f"s{n}" != stale else 0), [new(), new()])
+        for n in (3, 0, 4, 1, 2)
+    ]
+
+    results = store.append_many(requests)
+
+    for request, result in zip(requests, results, strict=True):
+        if request.stream_id == stale:
+            assert isinstance(result, ConcurrencyError)
+        else:
+            assert isinstance(result, list)
+            assert [e.version for e in result] == [
+                request.expected_version + 1,
+                request.expected_version + 2,
+            ]
+    landed = [r for r in results if isinstance(r, list)]
+    positions = [e.position for result in landed for e in result]
+    assert positions == list(range(16, 16 + len(positions)))  # in the order of the requests
+    assert sum(store.stream_version(f"s{n}") for n in range(5)) == 15 + len(positions)
 
 
 def test_two_requests_for_one_stream_in_a_batch_cannot_both_win(store: EventStore) -> None:
@@ -367,3 +396,52 @@ def test_schema_creation_is_idempotent(database_url: str) -> None:
     store = SqlEventStore(database_url)
     assert store.head_position() == 1
     store.close()
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def test_the_latest_snapshot_at_or_below_a_version_is_read(store: EventStore) -> None:
+    append(store, "a", 0, *[new(n=n) for n in range(10)])
+    for version in (3, 6, 9):
+        store.write_snapshot(StoredSnapshot("a", version, "k1", f'{{"v":{version}}}'))
+
+    assert store.read_snapshot("a", "k1") == StoredSnapshot("a", 9, "k1", '{"v":9}')
+    assert store.read_snapshot("a", "k1", up_to=8) == StoredSnapshot("a", 6, "k1", '{"v":6}')
+    assert store.read_snapshot("a", "k1", up_to=6) == StoredSnapshot("a", 6, "k1", '{"v":6}')
+    assert store.read_snapshot("a", "k1", up_to=2) is None
+
+
+def test_snapshots_are_kept_apart_by_stream_and_key(store: EventStore) -> None:
+    append(store, "a", 0, new(), new())
+    append(store, "b", 0, new(), new())
+    store.write_snapshot(StoredSnapshot("a", 2, "old-code", "{}"))
+
+    assert store.read_snapshot("a", "new-code") is None
+    assert store.read_snapshot("b", "old-code") is None
+    assert store.read_snapshot("nope", "old-code") is None
+
+
+def test_writing_a_snapshot_twice_keeps_the_first(open_store: StoreFactory) -> None:
+    store = open_store()
+    append(store, "a", 0, new(), new())
+    store.write_snapshot(StoredSnapshot("a", 2, "k", '{"first":true}'))
+    store.write_snapshot(StoredSnapshot("a", 2, "k", '{"first":false}'))
+
+    again = open_store()
+
+    assert again.read_snapshot("a", "k") == StoredSnapshot("a", 2, "k", '{"first":true}')
+    assert again.read_stream("a") == store.read_stream("a")  # events untouched
+
+
+def test_stream_data_is_what_a_replay_needs_of_the_stream(store: EventStore) -> None:
+    append(store, "a", 0, new("Opened", n=1), new("Noted", n=2), new("Noted", n=3))
+    append(store, "b", 0, new())
+
+    full = store.read_stream("a", after=1, up_to=3)
+
+    assert store.read_stream_data("a", after=1, up_to=3) == [
+        (e.version, e.type, e.schema_version, e.data) for e in full
+    ]
+    assert [row[0] for row in store.read_stream_data("a")] == [1, 2, 3]
+    assert store.read_stream_data("nope") == []

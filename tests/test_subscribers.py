@@ -374,8 +374,10 @@ def test_two_runners_never_handle_one_policy_at_once(
 
         return handle
 
+    # Handovers below go through stop(), which gives the lease up at once; the lease's expiry
+    # only matters for a runner that dies, so it is long enough here for a loaded machine.
     runners = [
-        Subscribers(make_emit(), [policy(handle_as(n))], poll_interval=0.01, lease_ttl=0.3, owner=n)
+        Subscribers(make_emit(), [policy(handle_as(n))], poll_interval=0.01, lease_ttl=5, owner=n)
         for n in ("a", "b")
     ]
     for runner in runners:

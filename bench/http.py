@@ -1,0 +1,254 @@
+"""W4: htmx add-item POSTs through the real web app under gunicorn, from 8 concurrent clients.
+
+The app runs as documented for production, `gunicorn -w 2 --threads 8 'webapp:create_app()'`,
+on a fresh SQLite file and a free port on 127.0.0.1. The clients are threads of this process,
+each with its own keep-alive connection and browser session: it loads its cart page once for
+the session cookie and the CSRF token, then posts the add-item form the way htmx does (the
+`HX-Request` header, the form's fields) and times each answer. A short warm-up is not counted.
+
+Afterwards every cart is read back from the database: it must hold exactly the items whose POST
+was answered 200. The peer has no web app, so there is no peer figure for this scenario.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bench.commands import in_threads
+from bench.databases import Workspace
+from bench.report import Row
+from bench.workload import SKUS
+
+CLIENTS = 8
+WORKERS = int(os.environ.get("BENCH_W4_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_W4_THREADS", "8"))
+CARTS_PER_CLIENT = 4
+ROOT = Path(__file__).resolve().parent.parent
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def available() -> str | None:
+    """None if the web app is there to measure, else what is missing."""
+    try:
+        import webapp
+
+        if not hasattr(webapp, "create_app"):
+            return "webapp.create_app does not exist yet (the web app has not landed on main)"
+        from webapp import carts  # noqa: F401  (the POST routes)
+    except ImportError as error:
+        return f"the web app cannot be imported: {error}"
+    return None
+
+
+def run(workspace: Workspace, *, quick: bool) -> Row:
+    missing = available()
+    if missing is not None:
+        return Row(
+            "W4",
+            "sqlite",
+            f"htmx add-item POSTs, {CLIENTS} clients",
+            "p99 ms",
+            "lower",
+            None,
+            target="p99 < 20 ms",
+            notes={"pending": missing},
+        )
+    per_client = 150 if quick else 1000
+    warm_up = 20
+    database = workspace.sqlite_path("webapp")
+    url = f"sqlite:///{database}"
+    cart_ids = [f"w4-{c}-{n}" for c in range(CLIENTS) for n in range(CARTS_PER_CLIENT)]
+    _create_carts(url, cart_ids)
+    port = _free_port()
+    server = _start_gunicorn(url, port)
+    try:
+        clients = [
+            _Client(port, cart_ids[c * CARTS_PER_CLIENT : (c + 1) * CARTS_PER_CLIENT])
+            for c in range(CLIENTS)
+        ]
+        for client in clients:
+            client.open_session()
+            client.post_many(warm_up)  # untimed: first requests compile templates, fill pools
+        elapsed = in_threads(CLIENTS, lambda c: clients[c].timed(per_client))
+    finally:
+        _stop(server)
+    errors = [e for client in clients for e in client.errors]
+    if errors:
+        raise AssertionError(f"W4: {len(errors)} requests failed, the first: {errors[0]}")
+    _check(url, clients)
+    latencies = sorted(ms for client in clients for ms in client.latencies)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    row = Row(
+        "W4",
+        "sqlite",
+        f"htmx add-item POSTs, {CLIENTS} clients",
+        "p99 ms",
+        "lower",
+        p99,
+        target="p99 < 20 ms",
+        met=p99 < 20,
+        notes={
+            "requests per second": round(len(latencies) / elapsed),
+            "p50 ms": round(p50, 2),
+            "p99 ms": round(p99, 2),
+            "requests": len(latencies),
+            "server": f"gunicorn -w {WORKERS} --threads {THREADS} (gthread)",
+        },
+    )
+    return row
+
+
+def _create_carts(url: str, cart_ids: list[str]) -> None:
+    """`flask init-db`, then the carts, through the app's own `Emit` (so its read models
+    know them too)."""
+    from webapp import create_app
+    from webapp.store import get_emit, init_db
+
+    app = create_app({"EMIT_STORE_URL": url, "EMIT_RUN_SUBSCRIBERS": False})
+    init_db(app)
+    emit = get_emit(app)
+    for cart_id in cart_ids:
+        emit.create(cart_id)
+    emit.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "FLASK_EMIT_STORE_URL": url,
+        "FLASK_SECRET_KEY": "bench-only-secret",
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    # A file, not a pipe: a full pipe would stall the server. Closed with the process.
+    log = tempfile.TemporaryFile()  # noqa: SIM115
+    server = subprocess.Popen(
+        [
+            str(gunicorn),
+            f"--workers={WORKERS}",
+            f"--threads={THREADS}",
+            f"--bind=127.0.0.1:{port}",
+            "--log-level=warning",
+            "webapp:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            log.seek(0)
+            raise RuntimeError(f"gunicorn exited: {log.read().decode()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return server
+        except OSError:
+            time.sleep(0.1)
+    _stop(server)
+    raise RuntimeError("gunicorn did not start listening within 30 s")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """Ask gunicorn to shut down; if it has not within 30 s, end it."""
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
+
+
+class _Client:
+    """One browser: a keep-alive connection, a session cookie, a CSRF token, its own carts."""
+
+    def __init__(self, port: int, cart_ids: list[str]) -> None:
+        self.port = port
+        self.cart_ids = cart_ids
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookie = ""
+        self.token = ""
+        self.sent = 0
+        self.added: dict[str, dict[str, int]] = {cart_id: {} for cart_id in cart_ids}
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    def open_session(self) -> None:
+        self.connection.request("GET", f"/carts/{self.cart_ids[0]}")
+        response = self.connection.getresponse()
+        page = response.read().decode()
+        cookie = response.getheader("Set-Cookie", "")
+        self.cookie = cookie.split(";", 1)[0]
+        match = _TOKEN.search(page)
+        if response.status != 200 or match is None:
+            raise RuntimeError(f"W4: the cart page answered {response.status} without a form")
+        self.token = match.group(1)
+
+    def post(self) -> float:
+        cart_id = self.cart_ids[self.sent % len(self.cart_ids)]
+        sku = SKUS[(self.sent // len(self.cart_ids)) % len(SKUS)]
+        self.sent += 1
+        body = urlencode({"csrf_token": self.token, "sku": sku, "quantity": "1"})
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": self.cookie,
+            "HX-Request": "true",
+            "HX-Target": "cart-panel",
+            "HX-Current-URL": f"http://127.0.0.1:{self.port}/carts/{cart_id}",
+        }
+        started = time.perf_counter()
+        self.connection.request("POST", f"/carts/{cart_id}/items", body, headers)
+        response = self.connection.getresponse()
+        content = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200 or b"cart-panel" not in content:
+            self.errors.append(f"POST /carts/{cart_id}/items: {response.status} {content[:200]!r}")
+        else:
+            counts = self.added[cart_id]
+            counts[sku] = counts.get(sku, 0) + 1
+        return elapsed
+
+    def post_many(self, count: int) -> None:
+        for _ in range(count):
+            self.post()
+
+    def timed(self, count: int) -> None:
+        try:
+            for _ in range(count):
+                self.latencies.append(self.post())
+        except Exception as error:
+            self.errors.append(repr(error))
+
+
+def _check(url: str, clients: list[_Client]) -> None:
+    from emit import Emit, SqlEventStore
+    from webapp.cart import cart_decider
+
+    emit: Any = Emit(cart_decider, store=SqlEventStore(url))
+    try:
+        for client in clients:
+            for cart_id, counts in client.added.items():
+                state = emit.get_state(cart_id)
+                held = {line.sku: line.quantity for line in state.lines}
+                if held != counts:
+                    raise AssertionError(f"W4: {cart_id} holds {held}, the clients added {counts}")
+    finally:
+        emit.close()
