@@ -1,9 +1,9 @@
 """Metrics: what an `Emit` has done since it started, counted as it happens.
 
 The recorder is a `Handler` that `Emit` always runs first. Counting is plain integer arithmetic
-on the thread that did the work, with no lock: in CPython an attribute increment is not
-interrupted by another thread, so the counts are exact; on an interpreter without a global lock
-they could lose a count under contention, never more. Timings go into power-of-two buckets (1
+on the thread that did the work, with no lock, because a lock per command would cost more than
+the counting: two threads switching inside one `+=` can, rarely, lose an increment. The figures
+are for watching a system, not for accounting. Timings go into power-of-two buckets (1
 microsecond, 2, 4, ...), which give percentiles within a factor of two for the price of a shift.
 """
 

@@ -33,6 +33,7 @@ from emit import (
     DeadLetterNotFound,
     EmitError,
     PolicyFailed,
+    ProjectionError,
     RecordedEvent,
     UnknownSubscriber,
     VersionOutOfRange,
@@ -178,7 +179,7 @@ def rebuild_command(projection: str) -> None:
 
         try:
             replayed = emit.projections.rebuild(projection, progress=progress)
-        except UnknownSubscriber as error:
+        except (UnknownSubscriber, ProjectionError) as error:
             raise click.ClickException(str(error)) from None
     click.echo(f"Rebuilt {projection} from {replayed} events.")
 

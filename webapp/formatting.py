@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:  # the filters themselves need no Flask
+    from flask import Flask
 
 CURRENCY_SYMBOL = "€"
 

@@ -33,7 +33,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 
-from emit import DeadLetterBusy, DeadLetterNotFound, PolicyFailed
+from emit import DeadLetterBusy, DeadLetterNotFound, PolicyFailed, UnknownSubscriber
 from webapp import forms
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import jam_printer, printer_jammed
@@ -65,7 +65,12 @@ def index() -> Response | str:
     return render_template("_ops_panel.html", panel=panel, refresh=_refresh())
 
 
-@bp.get("/dead-letters/<int:dead_letter_id>")
+# Dead letter ids are 64-bit integers in the database: a larger number is no dead letter (404),
+# not a driver error.
+MAX_ID = 2**63 - 1
+
+
+@bp.get(f"/dead-letters/<int(max={MAX_ID}):dead_letter_id>")
 def dead_letter(dead_letter_id: int) -> str:
     """One dead letter, with the traceback of its last failure."""
     try:
@@ -75,7 +80,7 @@ def dead_letter(dead_letter_id: int) -> str:
     return render_template("dead_letter.html", letter=letter)
 
 
-@bp.post("/dead-letters/<int:dead_letter_id>/retry")
+@bp.post(f"/dead-letters/<int(max={MAX_ID}):dead_letter_id>/retry")
 def retry(dead_letter_id: int) -> Response:
     try:
         get_subscribers().retry_dead_letter(dead_letter_id)
@@ -85,10 +90,12 @@ def retry(dead_letter_id: int) -> Response:
         return _trouble("subscribers", str(error), 422)
     except DeadLetterBusy as error:
         return _trouble("subscribers", str(error), 409)
+    except UnknownSubscriber as error:  # parked by a policy this app no longer runs
+        return _trouble("subscribers", str(error), 409)
     return _done("subscribers", f"Dead letter {dead_letter_id} was handled, and is gone.")
 
 
-@bp.post("/dead-letters/<int:dead_letter_id>/skip")
+@bp.post(f"/dead-letters/<int(max={MAX_ID}):dead_letter_id>/skip")
 def skip(dead_letter_id: int) -> Response:
     try:
         letter = get_subscribers().skip_dead_letter(dead_letter_id)

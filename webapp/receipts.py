@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from emit import Backoff, Policy, RecordedEvent
 from webapp.cart import CartCheckedOut
@@ -98,12 +99,11 @@ def printer_jammed(engine: sa.Engine) -> bool:
 
 def jam_printer(engine: sa.Engine, jammed: bool) -> None:
     """Flip the demo's failure switch, for every process that issues receipts."""
-    with engine.begin() as connection:
-        updated = connection.execute(
-            sa.update(printer).where(printer.c.id == 1).values(jammed=jammed)
-        )
-        if updated.rowcount == 0:
-            connection.execute(sa.insert(printer).values(id=1, jammed=jammed))
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    upsert = insert(printer).values(id=1, jammed=jammed)
+    upsert = upsert.on_conflict_do_update(index_elements=[printer.c.id], set_={"jammed": jammed})
+    with engine.begin() as connection:  # one statement: two processes flipping it cannot clash
+        connection.execute(upsert)
 
 
 def _jammed(connection: sa.Connection) -> bool:

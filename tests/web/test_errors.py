@@ -225,6 +225,29 @@ def test_no_input_produces_a_500(
     assert client.get(f"/?after={path_sku}", headers=headers).status_code in {200, 400}
 
 
+NUMBERS = st.integers().map(str) | st.sampled_from(["99999999999999999999999", "-1", "0", "1"])
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(number=NUMBERS | ANY_TEXT, text=ANY_TEXT, htmx=st.booleans())
+def test_no_input_to_the_operations_page_produces_a_500(
+    client: FlaskClient, number: str, text: str, htmx: bool
+) -> None:
+    headers = HTMX if htmx else {}
+    for method, url, data in [
+        ("get", f"/ops/dead-letters/{number}", None),
+        ("post", f"/ops/dead-letters/{number}/retry", None),
+        ("post", f"/ops/dead-letters/{number}/skip", None),
+        ("post", f"/ops/pool/{text}/evict", None),
+        ("post", "/ops/receipt-printer", {"jammed": text}),
+        ("get", f"/ops?part={text}&seen={text}", None),
+    ]:
+        response = getattr(client, method)(url, data=data, headers=headers)
+        assert response.status_code < 500, (method, url, data, response.status_code)
+
+
 def test_the_page_escapes_what_users_typed(client: FlaskClient, emit: CartEmit) -> None:
     nasty = '<img src=x onerror="alert(1)">'
     response = client.get(f"/carts/{nasty}")
