@@ -61,8 +61,7 @@ class GroupCommit:
                 return pending.result
         # The leader: its own request is first in the queue, so it is in this batch.
         with self._lock:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
+            batch = self._take_batch()
         try:
             self._commit(batch)
         finally:  # even if this thread is interrupted, no one is left waiting
@@ -77,6 +76,23 @@ class GroupCommit:
                 successor.wake.release()
         assert pending.result is not None
         return pending.result
+
+    def _take_batch(self) -> list[_Pending]:
+        """Up to `max_batch` queued requests, in order, at most one per stream: a second
+        request for a stream waits for the next batch, so that it is checked against (and can
+        be resolved on) the first one's events. Call with `_lock` held."""
+        batch: list[_Pending] = []
+        streams: set[str] = set()
+        rest: list[_Pending] = []
+        for pending in self._queue:
+            stream_id = pending.request.stream_id
+            if len(batch) < self._max_batch and stream_id not in streams:
+                batch.append(pending)
+                streams.add(stream_id)
+            else:
+                rest.append(pending)
+        self._queue = rest
+        return batch
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:

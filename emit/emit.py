@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter_ns
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from emit.checkpoints import Checkpoints
 from emit.codec import CodecError, from_json, to_json
@@ -184,8 +185,8 @@ class Emit(Generic[C, E, S]):
         self, aggregate_id: str, command: C, metadata: Mapping[str, Any] | None
     ) -> CommandResult[E, S]:
         metadata_json = self._metadata_json(type(command).__name__, metadata)
-        live = self._live(aggregate_id)
-        with live.lock:
+        live = self._locked_live(aggregate_id)
+        try:
             for attempt in range(self.max_retries + 1):
                 try:
                     decision = _Decision(self, command, live.current, *metadata_json)
@@ -199,22 +200,17 @@ class Emit(Generic[C, E, S]):
                         self._catch_up(live)
                         continue
                     raise self._rejected(rejection, aggregate_id, command) from None
-                if not decision.events:
-                    return CommandResult(
-                        aggregate_id, decision.base.state, decision.base.version, ()
-                    )
+                first = decision.first
+                if not first.events:
+                    return CommandResult(aggregate_id, first.base.state, first.base.version, ())
                 request = AppendRequest(
                     aggregate_id,
-                    decision.base.version,
-                    decision.new_events,
+                    first.base.version,
+                    first.new_events,
                     before_commit=self._projecting(decision.recorded),
                     resolve=decision.resolve,
                 )
                 result = self._commit.append(request)
-                if decision.redecided:  # by the store, inside the append
-                    self._handlers.conflict_retried(
-                        aggregate_id, request.expected_version, attempt + 1
-                    )
                 if isinstance(result, ConcurrencyError):
                     self._handlers.conflict_retried(
                         aggregate_id, request.expected_version, attempt + 1
@@ -222,15 +218,24 @@ class Emit(Generic[C, E, S]):
                     self._catch_up(live)
                     continue
                 if isinstance(result, CommandRejected):
-                    live.current = decision.base  # the fresh state it was rejected on
+                    if decision.rejected_on is not None:  # by the store, on fresher state
+                        self._handlers.conflict_retried(
+                            aggregate_id, request.expected_version, attempt + 1
+                        )
+                        live.current = decision.rejected_on
                     raise self._rejected(result, aggregate_id, command)
                 if isinstance(result, Exception):
                     # The commit may or may not have happened: forget what we think we know.
                     self.pool.discard(aggregate_id)
                     raise result
-                live.current = decision.after()
+                chosen = decision.chosen(result)
+                if chosen is not first:  # decided again by the store, inside the append
+                    self._handlers.conflict_retried(
+                        aggregate_id, request.expected_version, attempt + 1
+                    )
+                live.current = chosen.after()
                 if self._snapshots is not None and self._snapshots.due(
-                    decision.base.version, live.current.version
+                    chosen.base.version, live.current.version
                 ):
                     current = live.current
                     self._snapshots.write(self.store, aggregate_id, current.version, current.state)
@@ -240,7 +245,20 @@ class Emit(Generic[C, E, S]):
                     live.current.version,
                     decision.recorded(result),
                 )
+        finally:
+            live.lock.release()
         raise ConcurrencyError(aggregate_id, live.current.version, None)
+
+    def _locked_live(self, aggregate_id: str) -> LiveAggregate[S]:
+        """The aggregate's live entry, with its lock held by the caller. The pool lets go of
+        no entry whose lock is held; an entry let go before we got its lock is not used, so
+        that two live copies of one aggregate never take commands at once."""
+        while True:
+            live = self._live(aggregate_id)
+            live.lock.acquire()
+            if self.pool.holds(live):
+                return live
+            live.lock.release()
 
     @staticmethod
     def _rejected(
@@ -258,11 +276,14 @@ class Emit(Generic[C, E, S]):
         The pool is only as fresh as this process's own writes; with several processes writing,
         `catch_up=True` first reads any newer events from the store. Raises `AggregateNotFound`.
         """
-        live = self._live(aggregate_id)
-        if catch_up:
-            with live.lock:
-                self._catch_up(live)
-        return live.current
+        if not catch_up:
+            return self._live(aggregate_id).current
+        live = self._locked_live(aggregate_id)
+        try:
+            self._catch_up(live)
+            return live.current
+        finally:
+            live.lock.release()
 
     def get_state(self, aggregate: str | Aggregate[S], *, catch_up: bool = False) -> S:
         """The current state of an aggregate, given its id or an `Aggregate` of it."""
@@ -343,7 +364,11 @@ class Emit(Generic[C, E, S]):
     def evict(self, aggregate_id: str) -> bool:
         """Let the pool drop an aggregate (it is rebuilt from the store when next needed);
         True if it was in the pool. Handlers and `on_evict` hear of it as "requested"."""
-        return self.pool.discard(aggregate_id, "requested")
+        live = self.pool.peek(aggregate_id)
+        if live is None:
+            return False
+        with live.lock:  # not in the middle of a command: wait for it to end
+            return self.pool.holds(live) and self.pool.discard(aggregate_id, "requested")
 
     def add_handler(self, handler: Handler) -> None:
         """Tell `handler` of what happens from now on, after the handlers there already are."""
@@ -489,7 +514,14 @@ class Emit(Generic[C, E, S]):
 
 
 class _Decision(Generic[C, E, S]):
-    """One command decided on one state; decided again if the store finds newer events."""
+    """One command decided on one state, and decided again each time the store finds newer
+    events (inside the append, see `resolve`).
+
+    The store may call `resolve` more than once for one append (a shared transaction that
+    failed is retried request by request), and the attempt that commits may even be one
+    where no newer events were found. So each decision is kept, named by its first event's
+    id, and `chosen` picks the one whose events were stored.
+    """
 
     def __init__(
         self,
@@ -503,37 +535,73 @@ class _Decision(Generic[C, E, S]):
         self._command = command
         self._metadata = metadata
         self._metadata_json = metadata_json
-        self.redecided = False
-        self._decide(base)
+        self._origin = base
+        self.first = _Variant(base, *self._decide(base.state))
+        self._variants = {self.first.first_id: self.first}
+        self._last = self.first  # the latest decision: what a resolver's empty answer keeps
+        self.rejected_on: Aggregate[S] | None = None  # the fresh state a resolver refused on
 
-    def _decide(self, base: Aggregate[S]) -> None:
+    @property
+    def new_events(self) -> list[NewEvent]:
+        return self.first.new_events
+
+    def _decide(self, state: S) -> tuple[list[E], S, list[NewEvent]]:
         decider = self._emit.decider
-        self.base = base
-        self.events: list[E] = list(decider.decide(self._command, base.state))
-        self.state: S = decider.fold(base.state, self.events)
-        self.new_events = [self._emit._new_event(e, self._metadata_json) for e in self.events]
+        events = list(decider.decide(self._command, state))
+        new_events = [self._emit._new_event(e, self._metadata_json) for e in events]
+        return events, decider.fold(state, events), new_events
 
     def resolve(self, newer: Sequence[StoredEvent]) -> Sequence[NewEvent]:
-        """The store's callback: decide again on the state after `newer`."""
+        """The store's callback: decide again on the state after `newer`, the events stored
+        after the version this decision started from."""
         emit = self._emit
-        state = emit.decider.fold(self.base.state, (emit._decode(s) for s in newer))
-        self._decide(Aggregate(self.base.id, newer[-1].version, state))
-        self.redecided = True
-        return self.new_events
+        origin = self._origin
+        state = emit.decider.fold(origin.state, (emit._decode(s) for s in newer))
+        base = Aggregate(origin.id, newer[-1].version, state)
+        try:
+            variant = _Variant(base, *self._decide(state))
+        except CommandRejected:
+            self.rejected_on = base
+            raise
+        self._last = variant
+        if variant.new_events:
+            self._variants[variant.first_id] = variant
+        return variant.new_events
 
-    def after(self) -> Aggregate[S]:
-        return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
+    def chosen(self, stored: Sequence[StoredEvent]) -> _Variant[E, S]:
+        """The decision whose events are `stored` (the last one if nothing was stored)."""
+        if not stored:
+            return self._last
+        return self._variants[stored[0].event_id]
 
     def recorded(self, stored: Sequence[StoredEvent]) -> tuple[RecordedEvent[E], ...]:
         if not stored:
             return ()
+        events = self.chosen(stored).events
         meta = _metadata_of(dict(self._metadata), stored[0].recorded_at)
         return tuple(
             RecordedEvent(
                 s.stream_id, s.version, s.position, s.event_id, s.type, s.schema_version, e, meta
             )
-            for s, e in zip(stored, self.events, strict=True)
+            for s, e in zip(stored, events, strict=True)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant(Generic[E, S]):
+    """One decision of a command: the state it was taken on, its events and the state after."""
+
+    base: Aggregate[S]
+    events: list[E]
+    state: S
+    new_events: list[NewEvent]
+
+    @property
+    def first_id(self) -> UUID | None:
+        return self.new_events[0].event_id if self.new_events else None
+
+    def after(self) -> Aggregate[S]:
+        return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
 
 
 # What stored data that does not fit its event type raises while being decoded.

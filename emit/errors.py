@@ -113,6 +113,7 @@ class StorageError(EmitError):
         self.aggregate_id = aggregate_id
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
+        self.__cause__ = cause  # also when it is returned as an append's result, not raised
 
 
 class ProjectionError(EmitError):

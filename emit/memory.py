@@ -34,9 +34,19 @@ class InMemoryEventStore:
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)
         results: list[AppendResult] = []
+        moved: set[str] = set()
         with self._lock:
             for request in requests:
-                results.append(self._append(request))
+                if request.stream_id in moved:  # as in the SQL store: see `EventStore`
+                    actual = len(self._streams[request.stream_id])
+                    results.append(
+                        ConcurrencyError(request.stream_id, request.expected_version, actual)
+                    )
+                    continue
+                result = self._append(request)
+                if isinstance(result, list) and result:
+                    moved.add(request.stream_id)
+                results.append(result)
         return results
 
     def _append(self, request: AppendRequest) -> AppendResult:

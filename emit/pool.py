@@ -61,7 +61,9 @@ class AggregatePool(Generic[S]):
     """At most `size` live aggregates; the least recently used one goes first.
 
     Both commands and reads count as use. With `idle_expiry` (seconds), an entry not used for
-    that long is dropped too. `on_evict(entry, reason)` is called, outside the pool's lock, for
+    that long is dropped too. An entry whose lock is held (a command is running on it) is never
+    evicted: the pool may hold more than `size` entries while more commands than that run.
+    `on_evict(entry, reason)` is called, outside the pool's lock, for
     every entry the pool lets go; reason is "capacity", "idle", "discarded" (after a failure)
     or whatever `discard` was given.
     """
@@ -120,20 +122,34 @@ class AggregatePool(Generic[S]):
                 entry.last_used = now
                 self._entries[entry.id] = entry
                 while len(self._entries) > self.size:
-                    evicted.append(self._entries.popitem(last=False)[1])
+                    victim = self._least_recent_idle(but=entry.id)
+                    if victim is None:  # all busy: over size until their commands end
+                        break
+                    evicted.append(self._entries.pop(victim))
                 self.evictions += len(evicted)
         self._notify(expired, "idle")
         self._notify(evicted, "capacity")
         return entry
 
     def discard(self, aggregate_id: str, reason: str = "discarded") -> bool:
-        """Drop an entry (after a failure, or on request); True if it was there."""
+        """Drop an entry (after a failure, or on request); True if it was there. Unlike the
+        pool's own evictions this drops a busy entry too: hold its lock, or know it is idle."""
         with self._lock:
             entry = self._entries.pop(aggregate_id, None)
             if entry is not None:
                 self.evictions += 1
         self._notify([entry] if entry is not None else [], reason)
         return entry is not None
+
+    def peek(self, aggregate_id: str) -> LiveAggregate[S] | None:
+        """The live entry, if any, without counting a use, a hit or a miss."""
+        with self._lock:
+            return self._entries.get(aggregate_id)
+
+    def holds(self, entry: LiveAggregate[S]) -> bool:
+        """True while `entry` is the pool's entry for its aggregate."""
+        with self._lock:
+            return self._entries.get(entry.id) is entry
 
     def expire_idle(self) -> int:
         """Drop the entries idle for longer than `idle_expiry` now; the number dropped."""
@@ -175,16 +191,24 @@ class AggregatePool(Generic[S]):
     def _expire_locked(self, now: float) -> list[LiveAggregate[S]]:
         if self.idle_expiry is None:
             return []
-        expired = []
         deadline = now - self.idle_expiry
         # Entries are kept in order of use, so the idle ones are all at the front.
-        while self._entries:
-            oldest = next(iter(self._entries.values()))
-            if oldest.last_used > deadline:
+        idle = []
+        for aggregate_id, entry in self._entries.items():
+            if entry.last_used > deadline:
                 break
-            expired.append(self._entries.popitem(last=False)[1])
+            if not entry.lock.locked():  # one taking a long command is not idle
+                idle.append(aggregate_id)
+        expired = [self._entries.pop(aggregate_id) for aggregate_id in idle]
         self.evictions += len(expired)
         return expired
+
+    def _least_recent_idle(self, *, but: str) -> str | None:
+        """The least recently used entry that no command holds (other than `but`)."""
+        for aggregate_id, entry in self._entries.items():
+            if aggregate_id != but and not entry.lock.locked():
+                return aggregate_id
+        return None
 
     def _notify(self, entries: list[LiveAggregate[S]], reason: str) -> None:
         if self.on_evict is not None:

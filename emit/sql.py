@@ -27,7 +27,7 @@ more than the SQLite commit itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -361,16 +361,24 @@ class SqlEventStore:
         with self._write_lock:
             try:
                 return self._append_in_one_transaction(requests)
+            except _CommitFailed as failed:
+                # The commit itself failed: it may have happened or not, and retrying could
+                # store a command twice. What was to be stored gets the error; none is retried.
+                self._drop_writer()
+                return failed.results_for(requests)
             except Exception as error:
                 failure = self._failed(error, requests[0].stream_id)
                 if len(requests) == 1:
                     return [failure]
-            # One request spoiled the shared transaction: give each its own, so that only the
-            # culprit fails.
+            # One request spoiled the shared transaction before its commit (nothing of it was
+            # stored): give each its own, so that only the culprit fails.
             results: list[AppendResult] = []
             for request in requests:
                 try:
                     results.extend(self._append_in_one_transaction([request]))
+                except _CommitFailed as failed:
+                    self._drop_writer()
+                    results.extend(failed.results_for([request]))
                 except Exception as error:
                     results.append(self._failed(error, request.stream_id))
             return results
@@ -379,12 +387,18 @@ class SqlEventStore:
         writer = self._writer_connection()
         if any(request.before_commit is not None for request in requests):
             # Hooks get the SQLAlchemy connection, inside this very transaction.
-            with writer.begin():
-                cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    return self._write(writer, cursor, requests)
-                finally:
-                    cursor.close()
+            transaction = writer.begin()
+            cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                results = self._write(writer, cursor, requests)
+            except BaseException:
+                with suppress(Exception):  # a broken connection is replaced by `_failed`
+                    transaction.rollback()
+                raise
+            finally:
+                cursor.close()
+            self._commit(transaction.commit, results)
+            return results
         # Without hooks, the same transaction is run on the driver's connection: SQLAlchemy's
         # bookkeeping around a transaction costs as much Python time as the append itself.
         driver = writer.connection.dbapi_connection
@@ -399,14 +413,23 @@ class SqlEventStore:
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")  # psycopg begins on the first statement
             results = self._write(writer, cursor, requests)
-            driver.commit()
-            return results
         except BaseException:
             with suppress(Exception):  # a broken connection is replaced by `_failed`
                 driver.rollback()
             raise
         finally:
             cursor.close()
+        self._commit(driver.commit, results)
+        return results
+
+    @staticmethod
+    def _commit(commit: Callable[[], None], results: list[AppendResult]) -> None:
+        """Commit; a failure here is ambiguous (the commit may have reached the disk before
+        the error), so it is told apart from failures before it: see `append_many`."""
+        try:
+            commit()
+        except Exception as error:
+            raise _CommitFailed(error, results) from error
 
     def _append_alone(self, driver: Any, request: AppendRequest) -> list[StoredEvent] | None:
         """PostgreSQL, one request: the whole append in one round trip (`_append_alone` above)
@@ -445,18 +468,29 @@ class SqlEventStore:
         results: list[AppendResult] = [[] for _ in requests]
         claims: dict[int, tuple[int, Sequence[NewEvent]]] = {}  # index: (expected, events)
         # Lock streams in a fixed order so that two batches in two processes cannot deadlock.
+        moved: dict[str, int] = {}  # stream: its version once this batch commits
         for index in sorted(range(len(requests)), key=lambda i: requests[i].stream_id):
             request = requests[index]
+            if request.stream_id in moved:
+                # A second request for a stream this batch already moves: the events it would
+                # be resolved against are not written yet. It lost the race; the caller retries.
+                actual = moved[request.stream_id]
+                results[index] = ConcurrencyError(
+                    request.stream_id, request.expected_version, actual
+                )
+                continue
             if self._claim(
                 cursor, request.stream_id, request.expected_version, request.events, now_param
             ):
                 claims[index] = (request.expected_version, request.events)
             else:
                 outcome = self._resolve(cursor, request, now_param)
-                if isinstance(outcome, tuple):
-                    claims[index] = outcome
-                else:
+                if not isinstance(outcome, tuple):
                     results[index] = outcome
+                    continue
+                claims[index] = outcome
+            expected, new_events = claims[index]
+            moved[request.stream_id] = expected + len(new_events)
         if not claims:
             return results
         count = sum(len(events) for _, events in claims.values())
@@ -768,6 +802,25 @@ def _stored_events(
         )
         for offset, event in enumerate(new_events)
     ]
+
+
+class _CommitFailed(Exception):
+    """The driver failed while committing: the transaction may or may not be stored."""
+
+    def __init__(self, error: Exception, results: list[AppendResult]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.results = results  # what each request would have got
+
+    def results_for(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """A `StorageError` for each request that was to store events; the others keep their
+        result (a conflict, a resolver's refusal or its "nothing to append")."""
+        return [
+            StorageError("commit appended events", request.stream_id, self.error)
+            if isinstance(result, list) and result
+            else result
+            for request, result in zip(requests, self.results, strict=True)
+        ]
 
 
 def _is_driver_error(error: BaseException) -> bool:

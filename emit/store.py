@@ -83,10 +83,13 @@ TransactionHook = Callable[[Any, Sequence[StoredEvent]], None]
 
 
 # Called when the stream has moved past the expected version, inside the append's transaction
-# and while it holds the stream: given the newer events, it returns the events to append after
-# them instead (an empty list: nothing to append), or raises to refuse (the error becomes the
-# request's result). Deciding under the lock means a writer that lost a race always makes
-# progress on its next try, however busy the stream.
+# and while it holds the stream: given the newer events (all those after the expected version),
+# it returns the events to append after them instead (an empty list: nothing to append), or
+# raises to refuse (the error becomes the request's result). Deciding under the lock means a
+# writer that lost a race always makes progress on its next try, however busy the stream.
+# A store may call it more than once for one request (when a shared transaction fails and
+# each request is retried alone), and may in the end store the request's own events after all:
+# the result's event ids tell which answer was stored.
 Resolver = Callable[[Sequence[StoredEvent]], Sequence[NewEvent]]
 
 
@@ -116,7 +119,10 @@ class EventStore(Protocol):
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         """Store several appends, in one transaction where possible (group commit), and return
         one result per request, in order. A request that fails (a stale expected version, a
-        failing hook, a store error) leaves the others unaffected and is stored not at all."""
+        failing hook, a store error) leaves the others unaffected and is stored not at all.
+        A request for a stream that an earlier request of the same call appends to gets a
+        `ConcurrencyError`, unresolved (`GroupCommit` never sends such a call). If the commit
+        itself fails, every request gets a `StorageError`: it may or may not be stored."""
         ...
 
     def read_stream(
