@@ -97,20 +97,28 @@ def test_two_processes_each_with_its_own_emit_lose_and_duplicate_nothing(databas
     assert [w.exitcode for w in workers] == [0, 0]
 
     _assert_complete(emit, "shared", 2 * 4 * per_thread)
+    positions = [event.position for event in store.read_all()]
+    assert positions == list(range(1, 2 * 4 * per_thread + 2))  # gap-free across processes
     store.close()
 
 
 def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: str) -> None:
-    store = SqlEventStore(database_url)
-    emit: Emit[Any, Any, Account] = Emit(account, store=store)
+    # Three writers, each with its own store and so its own connection and transactions (on
+    # PostgreSQL they truly overlap), and a reader with a fourth.
+    writer_stores = [SqlEventStore(database_url) for _ in range(3)]
+    emits: list[Emit[Any, Any, Account]] = [
+        Emit(account, store=store, handlers=[]) for store in writer_stores
+    ]
+    reader_store = SqlEventStore(database_url)
     streams = [f"s{n}" for n in range(12)]
     for stream in streams:
-        emit.create(stream)
+        emits[0].create(stream)
     writers_done = threading.Event()
     seen: list[int] = []
     per_writer = 60
+    writers_count = 6
 
-    def write(stream_group: list[str]) -> None:
+    def write(emit: Emit[Any, Any, Account], stream_group: list[str]) -> None:
         for n in range(per_writer):
             emit.handle_command(stream_group[n % len(stream_group)], Deposit(1))
 
@@ -118,7 +126,7 @@ def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: s
         position = 0
         while True:
             finished = writers_done.is_set()
-            batch = store.read_all(after=position, limit=50)
+            batch = reader_store.read_all(after=position, limit=50)
             for event in batch:
                 seen.append(event.position)
                 position = event.position
@@ -127,7 +135,11 @@ def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: s
 
     reader = threading.Thread(target=tail)
     reader.start()
-    writers = [threading.Thread(target=write, args=(streams[i::6],)) for i in range(6)]
+    # Each group of streams has two writers on different stores: they conflict and retry.
+    writers = [
+        threading.Thread(target=write, args=(emits[i % 3], streams[(i // 2) :: 3]))
+        for i in range(writers_count)
+    ]
     for thread in writers:
         thread.start()
     for thread in writers:
@@ -135,7 +147,10 @@ def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: s
     writers_done.set()
     reader.join()
 
-    total = len(streams) + 6 * per_writer
+    total = len(streams) + writers_count * per_writer
     assert seen == list(range(1, total + 1))
-    assert store.head_position() == total
-    store.close()
+    assert reader_store.head_position() == total
+    balances = [emits[0].get_state(stream, catch_up=True).balance for stream in streams]
+    assert sum(balances) == writers_count * per_writer
+    for store in [*writer_stores, reader_store]:
+        store.close()
