@@ -32,7 +32,7 @@ from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate, 
 from emit.projections import Projection, Projections
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
 from emit.snapshots import Snapshots
-from emit.sql import SqlEventStore
+from emit.sql import SqlEventStore, storage_errors
 from emit.store import (
     AppendRequest,
     EventData,
@@ -352,7 +352,9 @@ class Emit(Generic[C, E, S]):
         head = self.store.head_position()
         lag: dict[str, int] = {}
         if isinstance(self.store, SqlEventStore):
-            for checkpoint in Checkpoints(self.store.engine).read_all():
+            with storage_errors("read the subscribers' checkpoints"):
+                checkpoints = Checkpoints(self.store.engine).read_all()
+            for checkpoint in checkpoints:
                 lag[checkpoint.name] = max(0, head - checkpoint.position)
         return self._metrics.snapshot(self.pool, head, lag)
 

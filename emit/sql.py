@@ -804,6 +804,18 @@ def _stored_events(
     ]
 
 
+@contextmanager
+def storage_errors(operation: str, aggregate_id: str | None = None) -> Iterator[None]:
+    """Raise what the driver or SQLAlchemy raises inside the block as a `StorageError` saying
+    what failed: callers of emit's API handle one error type, not every driver's."""
+    try:
+        yield
+    except Exception as error:
+        if _is_driver_error(error):
+            raise StorageError(operation, aggregate_id, error) from error
+        raise
+
+
 class _CommitFailed(Exception):
     """The driver failed while committing: the transaction may or may not be stored."""
 

@@ -49,7 +49,7 @@ from emit.errors import DeadLetterBusy, PolicyFailed, UnknownSubscriber
 from emit.handlers import Handler
 from emit.policies import Policy, describe_error
 from emit.recorded import RecordedEvent
-from emit.sql import SqlEventStore, create_schema
+from emit.sql import SqlEventStore, create_schema, storage_errors
 from emit.store import StoredEvent
 
 log = logging.getLogger("emit.subscribers")
@@ -226,7 +226,8 @@ class Subscribers:
         For tests, scripts and the CLI; not while `start`ed."""
         if self.running:
             raise RuntimeError("These subscribers are running in the background already.")
-        self.install()
+        with storage_errors("install the subscribers"):
+            self.install()
         self._stopping.clear()  # a stopped runner may catch up by hand
         target = self.store.head_position()
         deadline = time.monotonic() + timeout
@@ -234,8 +235,10 @@ class Subscribers:
         try:
             while True:
                 self._next_acquire = 0.0
-                wait = self._work()
-                behind = [c.name for c in self._policy_checkpoints() if c.position < target]
+                with storage_errors("run the policies"):
+                    wait = self._work()
+                    checkpoints = self._policy_checkpoints()
+                behind = [c.name for c in checkpoints if c.position < target]
                 if not behind:
                     return self.handled - before
                 left = deadline - time.monotonic()
@@ -462,16 +465,20 @@ class Subscribers:
         """Every projection and policy of the database (this runner's or not), by name: its
         checkpoint, lag behind the head, state, last error and dead letters."""
         head = self.store.head_position()
-        counts = self._dead_letters.counts()
-        return [_status(c, head, counts.get(c.name, 0)) for c in self._checkpoints.read_all()]
+        with storage_errors("read the subscribers' checkpoints"):
+            counts = self._dead_letters.counts()
+            checkpoints = self._checkpoints.read_all()
+        return [_status(c, head, counts.get(c.name, 0)) for c in checkpoints]
 
     def dead_letters(self, *, subscriber: str | None = None, limit: int = 100) -> list[DeadLetter]:
         """Parked events, by policy and position (of one policy if given)."""
-        return self._dead_letters.read(subscriber=subscriber, limit=limit)
+        with storage_errors("read the dead letters"):
+            return self._dead_letters.read(subscriber=subscriber, limit=limit)
 
     def dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """One dead letter; raises `DeadLetterNotFound`."""
-        return self._dead_letters.get(dead_letter_id)
+        with storage_errors("read a dead letter"):
+            return self._dead_letters.get(dead_letter_id)
 
     def retry_dead_letter(self, dead_letter_id: int) -> None:
         """Handle a dead letter's event once more with its policy. On success the dead letter
@@ -479,9 +486,10 @@ class Subscribers:
         one more attempt and the new error, and `PolicyFailed` is raised. Also raises
         `DeadLetterNotFound`, `DeadLetterBusy` (being retried elsewhere), `UnknownSubscriber`
         (its policy is not one of these)."""
-        policy = self._policy(self._dead_letters.get(dead_letter_id).subscriber)
-        token = uuid.uuid4().hex
-        letter = self._dead_letters.claim(dead_letter_id, token, self.lease_ttl)
+        with storage_errors("claim a dead letter"):
+            policy = self._policy(self._dead_letters.get(dead_letter_id).subscriber)
+            token = uuid.uuid4().hex
+            letter = self._dead_letters.claim(dead_letter_id, token, self.lease_ttl)
         try:
             (stored,) = self.store.read_all(after=letter.position - 1, limit=1)
             event = self.emit.decode(stored)
@@ -493,12 +501,13 @@ class Subscribers:
             raise
         except Exception as error:
             text = describe_error(error)
-            self._dead_letters.fail(
-                dead_letter_id,
-                token,
-                error=text,
-                traceback="".join(traceback.format_exception(error)),
-            )
+            with storage_errors("record a dead letter's failed retry"):
+                self._dead_letters.fail(
+                    dead_letter_id,
+                    token,
+                    error=text,
+                    traceback="".join(traceback.format_exception(error)),
+                )
             log.warning("dead letter retry failed id=%d error=%r", dead_letter_id, text)
             raise PolicyFailed(policy.name, letter.position, text) from error
         log.info("dead letter retried id=%d policy=%s", dead_letter_id, policy.name)
@@ -506,7 +515,8 @@ class Subscribers:
     def skip_dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """Drop a dead letter without handling its event; the one dropped. Raises
         `DeadLetterNotFound`, `DeadLetterBusy`."""
-        letter = self._dead_letters.skip(dead_letter_id)
+        with storage_errors("skip a dead letter"):
+            letter = self._dead_letters.skip(dead_letter_id)
         log.info("dead letter skipped id=%d policy=%s", dead_letter_id, letter.subscriber)
         return letter
 

@@ -24,6 +24,7 @@ from emit import (
     PolicyFailed,
     RecordedEvent,
     SqlEventStore,
+    StorageError,
     Subscribers,
     UnknownSubscriber,
     create_schema,
@@ -163,7 +164,7 @@ def test_a_policy_that_always_fails_parks_a_dead_letter_and_goes_on(emit: Accoun
 
     subscribers.catch_up()
 
-    (letter,) = subscribers.dead_letters()
+    letter = subscribers.dead_letters()[0]
     assert (letter.subscriber, letter.position, letter.aggregate_id, letter.version) == (
         "effects",
         3,
@@ -183,7 +184,7 @@ def test_a_dead_letter_retried_after_the_fix_is_processed_once(emit: AccountEmit
     subscribers = Subscribers(emit, [policy(fails_on_13(broken), max_attempts=2)])
     deposits(emit, 13, 1)
     subscribers.catch_up()
-    (letter,) = subscribers.dead_letters()
+    letter = subscribers.dead_letters()[0]
 
     with pytest.raises(PolicyFailed, match=r"'effects' failed again .* position 2: ValueError"):
         subscribers.retry_dead_letter(letter.id)
@@ -204,7 +205,7 @@ def test_a_skipped_dead_letter_is_dropped_without_being_handled(emit: AccountEmi
     subscribers = Subscribers(emit, [policy(fails_on_13([True]), max_attempts=1)])
     deposits(emit, 13)
     subscribers.catch_up()
-    (letter,) = subscribers.dead_letters()
+    letter = subscribers.dead_letters()[0]
 
     skipped = subscribers.skip_dead_letter(letter.id)
 
@@ -219,7 +220,7 @@ def test_a_dead_letter_being_retried_elsewhere_is_left_alone(emit: AccountEmit) 
     subscribers = Subscribers(emit, [policy(fails_on_13([True]), max_attempts=1)])
     deposits(emit, 13)
     subscribers.catch_up()
-    (letter,) = subscribers.dead_letters()
+    letter = subscribers.dead_letters()[0]
     DeadLetters(engine_of(emit)).claim(letter.id, "someone else", ttl=60)
 
     with pytest.raises(DeadLetterBusy):
@@ -466,3 +467,26 @@ def test_subscribers_need_sql_and_names_of_their_own(sqlite_url: str) -> None:
     with pytest.raises(ValueError, match=r"\['balances'\] belong to projections"):
         clashing.install()
     emit.close()
+
+
+def test_a_broken_database_surfaces_as_storage_errors_that_say_what_failed(
+    emit: AccountEmit,
+) -> None:
+    subscribers = Subscribers(emit, [policy(lambda connection, event: 1 / 0)])
+    deposits(emit, 5)
+    subscribers.catch_up()
+    letter = subscribers.dead_letters()[0]
+    with engine_of(emit).begin() as connection:  # a database that lost its tables
+        connection.execute(sa.text("DROP TABLE emit_dead_letters"))
+        connection.execute(sa.text("DROP TABLE emit_checkpoints"))
+
+    for call, what in [
+        (subscribers.status, "checkpoints"),
+        (subscribers.dead_letters, "dead letters"),
+        (lambda: subscribers.dead_letter(letter.id), "dead letter"),
+        (lambda: subscribers.retry_dead_letter(letter.id), "dead letter"),
+        (lambda: subscribers.skip_dead_letter(letter.id), "dead letter"),
+        (emit.metrics, "checkpoints"),
+    ]:
+        with pytest.raises(StorageError, match=what):
+            call()
