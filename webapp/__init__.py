@@ -79,6 +79,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
+    if app.config["SECRET_KEY"] == "dev" and not app.testing:
+        app.logger.warning(
+            "SECRET_KEY is the development default: fine on your own machine, but anyone can "
+            "forge this site's session cookies. Set FLASK_SECRET_KEY or SECRET_KEY in "
+            "instance/config.py before serving others."
+        )
 
     Htmx(app)
     security.init_app(app)

@@ -35,6 +35,18 @@ def test_environment_variables_override_defaults_and_test_config_wins(
     assert create_app({"CARTS_PER_PAGE": 3}).config["CARTS_PER_PAGE"] == 3
 
 
+def test_the_development_secret_key_is_warned_about_outside_tests(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
+    create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "dev"})
+    assert "SECRET_KEY is the development default" in caplog.text
+    caplog.clear()
+    create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "a real secret"})
+    create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "dev", "TESTING": True})
+    assert "SECRET_KEY" not in caplog.text
+
+
 def test_each_app_has_its_own_store_and_queries(sqlite_url: str, tmp_path: Path) -> None:
     one = create_app({"EMIT_STORE_URL": sqlite_url})
     two = create_app({"EMIT_STORE_URL": f"sqlite:///{tmp_path / 'other.sqlite3'}"})
