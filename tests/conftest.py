@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
+from emit import EventStore, InMemoryEventStore, SqlEventStore
+
 # CI must not turn red at random: property tests explore the same examples on every run there.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") or os.environ.get("EMIT_REQUIRE_POSTGRES") == "1":
@@ -52,6 +54,18 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+    """Each store emit ships, in turn, new and empty: in memory, a SQLite file, PostgreSQL."""
+    if request.param == "memory":
+        yield InMemoryEventStore()
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    store = SqlEventStore(url)
+    yield store
+    store.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -205,17 +205,6 @@ def test_a_failed_commit_fails_every_request_and_stores_nothing_twice(
 # --- two requests for one stream in one call --------------------------------------------------
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
-    if request.param == "memory":
-        yield InMemoryEventStore()
-        return
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    store = SqlEventStore(url)
-    yield store
-    store.close()
-
-
 def test_a_second_request_for_a_stream_in_one_call_loses_the_race_cleanly(
     any_store: EventStore,
 ) -> None:

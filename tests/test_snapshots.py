@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,7 +19,6 @@ from emit import (
     EventStore,
     InMemoryEventStore,
     Snapshots,
-    SqlEventStore,
     StoredEvent,
     StoredSnapshot,
 )
@@ -29,15 +28,9 @@ from tests.account import Account, Close, Deposit, Withdraw, account
 AccountEmit = Emit[Any, Any, Account]
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
-    if request.param == "memory":
-        yield InMemoryEventStore()
-        return
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    sql = SqlEventStore(url)
-    yield sql
-    sql.close()
+@pytest.fixture
+def store(any_store: EventStore) -> EventStore:
+    return any_store
 
 
 class CountingStore:
