@@ -466,7 +466,14 @@ class Emit(Generic[C, E, S]):
             "causation_id": command_id,
             "command": command,
         }
-        if extra:
+        if not extra:  # the usual case: `to_json(document)`, without the encoder's walk
+            tail = _COMMAND_JSON.get(command)
+            if tail is None:
+                tail = _COMMAND_JSON.setdefault(command, f',"command":{to_json(command)}}}')
+            return (
+                document,
+                f'{{"correlation_id":"{command_id}","causation_id":"{command_id}"{tail}',
+            )
             clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
             if clash:
                 raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
@@ -603,6 +610,9 @@ class _Variant(Generic[E, S]):
     def after(self) -> Aggregate[S]:
         return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
 
+
+# The end of the metadata document of each command type's events, as JSON text.
+_COMMAND_JSON: dict[str, str] = {}
 
 # What stored data that does not fit its event type raises while being decoded.
 _UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)
