@@ -474,10 +474,10 @@ class Emit(Generic[C, E, S]):
                 document,
                 f'{{"correlation_id":"{command_id}","causation_id":"{command_id}"{tail}',
             )
-            clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
-            if clash:
-                raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
-            document.update(extra)
+        clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
+        if clash:
+            raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
+        document.update(extra)
         try:
             return document, to_json(document)
         except TypeError as error:
