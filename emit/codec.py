@@ -300,14 +300,15 @@ def from_json(text: str) -> Any:
     than half the cost of `json.loads` for an event: it adds up when a long stream is replayed.
     """
     try:
-        value, end = _json_decoder.raw_decode(text)
-    except ValueError:
+        value, end = _scan_once(text, 0)  # what `raw_decode` calls, without its Python frame
+    except (ValueError, StopIteration):
         end = -1
     return value if end == len(text) else json.loads(text)
 
 
 _json_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _json_decoder = json.JSONDecoder()
+_scan_once: Callable[[str, int], tuple[Any, int]] = _json_decoder.scan_once  # type: ignore[attr-defined]
 
 
 def check_storable(cls: type) -> None:

@@ -497,10 +497,16 @@ class Emit(Generic[C, E, S]):
         this is the inner loop of every replay. `EventDecodeError` names the first event that
         does not decode."""
         decode = self.decider.decode
+        current = self.decider.current_decoders
         evolve = self.decider.evolve
+        event: object
         for version, type_name, schema_version, data in rows:
             try:
-                event = decode(type_name, schema_version, from_json(data))
+                convert = current.get((type_name, schema_version))
+                if convert is not None:
+                    event = convert(from_json(data))
+                else:
+                    event = decode(type_name, schema_version, from_json(data))
             except _UNDECODABLE as error:
                 raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
             if type(event) is not AggregateCreated:
