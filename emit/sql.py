@@ -402,7 +402,11 @@ class SqlEventStore:
 
     def _append_in_one_transaction(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         writer = self._writer_connection()
-        if any(request.before_commit is not None for request in requests):
+        if (
+            requests[0].before_commit is not None
+            if len(requests) == 1
+            else any(request.before_commit is not None for request in requests)
+        ):
             # Hooks get the SQLAlchemy connection, inside this very transaction.
             transaction = writer.begin()
             cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -486,7 +490,8 @@ class SqlEventStore:
         claims: dict[int, tuple[int, Sequence[NewEvent]]] = {}  # index: (expected, events)
         # Lock streams in a fixed order so that two batches in two processes cannot deadlock.
         moved: dict[str, int] = {}  # stream: its version once this batch commits
-        for index in sorted(range(len(requests)), key=lambda i: requests[i].stream_id):
+        order = range(1) if len(requests) == 1 else _by_stream(requests)
+        for index in order:
             request = requests[index]
             if request.stream_id in moved:
                 # A second request for a stream this batch already moves: the events it would
@@ -518,7 +523,8 @@ class SqlEventStore:
             cursor.execute(self._sql.bump_head, {"count": count})
             position = int(cursor.fetchone()[0]) - count
         rows: list[dict[str, Any]] = []
-        for index in sorted(claims):  # positions follow the order the requests arrived in
+        claimed = sorted(claims) if len(claims) > 1 else list(claims)
+        for index in claimed:  # positions follow the order the requests arrived in
             stream_id = requests[index].stream_id
             expected, new_events = claims[index]
             stored = _stored_events(stream_id, expected, position + 1, new_events, now)
@@ -542,7 +548,7 @@ class SqlEventStore:
             cursor.execute(self._sql.insert_event, rows[0])  # psycopg pipelines executemany:
         else:  # two more round trips for one row
             cursor.executemany(self._sql.insert_event, rows)
-        for index in sorted(claims):
+        for index in claimed:
             hook = requests[index].before_commit
             if hook is not None:
                 hook(writer, results[index])  # type: ignore[arg-type]
@@ -795,6 +801,12 @@ class SqlEventStore:
                 self._writer = None
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _by_stream(requests: Sequence[AppendRequest]) -> list[int]:
+    """The indexes of `requests` ordered by stream: two batches in two processes that lock
+    their streams in this order cannot deadlock."""
+    return sorted(range(len(requests)), key=lambda i: requests[i].stream_id)
 
 
 def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
