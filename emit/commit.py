@@ -49,16 +49,19 @@ class GroupCommit:
         self.requests = 0
 
     def append(self, request: AppendRequest) -> AppendResult:
-        pending = _Pending(request)
+        pending: _Pending | None = None
         with self._lock:
-            self._queue.append(pending)
-            pending.leads = not self._leading
-            self._leading = True
+            if self._leading:
+                pending = _Pending(request)
+                self._queue.append(pending)
+            else:  # no one is committing, so no one is queued either
+                self._leading = True
+        if pending is None:
+            return self._append_alone(request)
+        pending.wake.acquire()  # until a leader brings the result, or the lead
         if not pending.leads:
-            pending.wake.acquire()  # until a leader brings the result, or the lead
-            if not pending.leads:
-                assert pending.result is not None
-                return pending.result
+            assert pending.result is not None
+            return pending.result
         # The leader: its own request is first in the queue, so it is in this batch.
         with self._lock:
             batch = self._take_batch()
@@ -76,6 +79,25 @@ class GroupCommit:
                 successor.wake.release()
         assert pending.result is not None
         return pending.result
+
+    def _append_alone(self, request: AppendRequest) -> AppendResult:
+        """The leader when no one else was waiting (one writer, the usual case): its request
+        alone, without a wake-up lock of its own; then the lead goes to whoever queued
+        meanwhile, as in `append`."""
+        try:
+            result = self._append_many([request])[0]
+            self.batches += 1
+            self.requests += 1
+            return result
+        except Exception as error:  # a bug in the store: this caller gets it, as in `_commit`
+            return error
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._leading = successor is not None
+            if successor is not None:
+                successor.leads = True
+                successor.wake.release()
 
     def _take_batch(self) -> list[_Pending]:
         """Up to `max_batch` queued requests, in order, at most one per stream: a second

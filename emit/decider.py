@@ -62,6 +62,7 @@ class Decider(Generic[C, E, S]):
     _schema: dict[str, int] = field(init=False, repr=False)
     _encoders: dict[str, Convert] = field(init=False, repr=False)
     _decoders: dict[str, Convert] = field(init=False, repr=False)
+    _current: dict[tuple[str, int], Convert] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         by_name: dict[str, type] = {}
@@ -82,6 +83,15 @@ class Decider(Generic[C, E, S]):
         object.__setattr__(self, "_schema", schema)
         object.__setattr__(self, "_encoders", {n: encoder(c) for n, c in by_name.items()})
         object.__setattr__(self, "_decoders", {n: decoder(c) for n, c in by_name.items()})
+        current = {(n, schema[n]): convert for n, convert in self._decoders.items()}
+        object.__setattr__(self, "_current", current)
+
+    @property
+    def current_decoders(self) -> Mapping[tuple[str, int], Convert]:
+        """The decoder of each event type at its current schema version, keyed by (type name,
+        schema version): a replay's inner loop looks each event up here, and hands `decode`
+        only what needs upcasting or does not exist."""
+        return self._current
 
     @property
     def schema_versions(self) -> Mapping[str, int]:

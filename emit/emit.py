@@ -468,11 +468,18 @@ class Emit(Generic[C, E, S]):
             "causation_id": command_id,
             "command": command,
         }
-        if extra:
-            clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
-            if clash:
-                raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
-            document.update(extra)
+        if not extra:  # the usual case: `to_json(document)`, without the encoder's walk
+            tail = _COMMAND_JSON.get(command)
+            if tail is None:
+                tail = _COMMAND_JSON.setdefault(command, f',"command":{to_json(command)}}}')
+            return (
+                document,
+                f'{{"correlation_id":"{command_id}","causation_id":"{command_id}"{tail}',
+            )
+        clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
+        if clash:
+            raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
+        document.update(extra)
         try:
             return document, to_json(document)
         except TypeError as error:
@@ -492,10 +499,16 @@ class Emit(Generic[C, E, S]):
         this is the inner loop of every replay. `EventDecodeError` names the first event that
         does not decode."""
         decode = self.decider.decode
+        current = self.decider.current_decoders
         evolve = self.decider.evolve
+        event: object
         for version, type_name, schema_version, data in rows:
             try:
-                event = decode(type_name, schema_version, from_json(data))
+                convert = current.get((type_name, schema_version))
+                if convert is not None:
+                    event = convert(from_json(data))
+                else:
+                    event = decode(type_name, schema_version, from_json(data))
             except _UNDECODABLE as error:
                 raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
             if type(event) is not AggregateCreated:
@@ -605,6 +618,9 @@ class _Variant(Generic[E, S]):
     def after(self) -> Aggregate[S]:
         return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
 
+
+# The end of the metadata document of each command type's events, as JSON text.
+_COMMAND_JSON: dict[str, str] = {}
 
 # What stored data that does not fit its event type raises while being decoded.
 _UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from emit.checkpoints import PROJECTION, Checkpoints
 from emit.errors import ProjectionError, ProjectionOutOfDate, UnknownSubscriber
 from emit.recorded import RecordedEvent
-from emit.sql import MAX_ID_LENGTH, SqlEventStore, create_schema, head
+from emit.sql import MAX_ID_LENGTH, SqlEventStore, create_schema
 from emit.store import EventStore, StoredEvent
 
 E = TypeVar("E")
@@ -138,7 +138,7 @@ class Projections:
         tables = [table for projection in self._projections for table in projection.tables]
         create_schema(store.engine, tables=tables)
         with store.transaction() as connection:
-            last = _head(connection)
+            last = store.head_position_in(connection)
             for projection in self._projections:
                 checkpoints.ensure(
                     connection, projection.name, PROJECTION, revision=projection.revision
@@ -193,7 +193,7 @@ class Projections:
         projection = self.get(name)
         store, checkpoints = self._sql()
         with store.transaction() as connection:
-            last = _head(connection)
+            last = store.head_position_in(connection)
             if projection.reset is not None:
                 projection.reset(connection)
             else:
@@ -245,10 +245,6 @@ def _handle(
         raise ProjectionError(
             projection.name, event.aggregate_id, event.version, event.position, event.type, error
         ) from error
-
-
-def _head(connection: sa.Connection) -> int:
-    return int(connection.execute(sa.select(head.c.position).where(head.c.id == 1)).scalar_one())
 
 
 def _recreate(connection: sa.Connection, tables: Sequence[sa.Table]) -> None:

@@ -5,9 +5,13 @@ Three tables for the events, defined once below with SQLAlchemy Core:
 - `emit_streams`: one row per stream (aggregate): its current version and when it was created
   and last appended to. Its version column is the optimistic-concurrency check.
 - `emit_events`: the events; `position` is the global position, unique (stream_id, version).
-- `emit_head`: a single row holding the last global position. Every append bumps it inside its
-  transaction, which serialises appends on that row: positions are gap-free and in commit
-  order, so a reader tailing `read_all` never skips an event that commits late.
+- `emit_head` (PostgreSQL only): a single row holding the last global position. Every append
+  bumps it inside its transaction, which serialises appends on that row: positions are gap-free
+  and in commit order, so a reader tailing `read_all` never skips an event that commits late.
+  SQLite needs no such row: a write transaction (`BEGIN IMMEDIATE`) holds the database's write
+  lock until it commits, which serialises appends already, so an append takes `max(position)`
+  (the rowid, an O(log n) lookup) inside its transaction and counts on from there. SQLite files
+  made by an earlier emit keep their `emit_head` table; it is no longer read or written.
 - `emit_snapshots`: states of streams at some versions (see emit/snapshots.py), a cache beside
   the events: deleting rows from it loses nothing.
 
@@ -74,13 +78,17 @@ events = sa.Table(
     sa.Column("position", _Position, primary_key=True, autoincrement=False),
     sa.Column("stream_id", sa.String(MAX_ID_LENGTH), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("event_id", _Uuid, nullable=False, unique=True),
+    sa.Column("event_id", _Uuid, nullable=False),
     sa.Column("type", sa.String(200), nullable=False),
     sa.Column("schema_version", sa.Integer, nullable=False),
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("metadata", sa.Text, nullable=False),
     sa.Column("recorded_at", _Timestamp, nullable=False),
     sa.UniqueConstraint("stream_id", "version", name="emit_events_stream_version"),
+    # Event ids are random (version 4 UUIDs drawn by emit, never taken from outside) and nothing
+    # looks an event up by its id, so on SQLite this index would only cost a page per commit.
+    # PostgreSQL keeps it (under the name its inline form had), where it costs next to nothing.
+    sa.UniqueConstraint("event_id", name="emit_events_event_id_key").ddl_if(dialect="postgresql"),
 )
 
 head = sa.Table(
@@ -174,11 +182,15 @@ def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None
     with write.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
-        metadata.create_all(connection, checkfirst=True)
+            own = metadata.sorted_tables
+        else:
+            own = [table for table in metadata.sorted_tables if table is not head]
+        metadata.create_all(connection, tables=own, checkfirst=True)
         for table in sa.schema.sort_tables(tables):
             table.create(connection, checkfirst=True)
-        insert = _dialect_insert(engine)(head).values(id=1, position=0).on_conflict_do_nothing()
-        connection.execute(insert)
+        if head in own:
+            insert = postgresql.insert(head).values(id=1, position=0).on_conflict_do_nothing()
+            connection.execute(insert)
 
 
 def _dialect_insert(engine: sa.Engine) -> Any:
@@ -229,13 +241,18 @@ class _Statements:
             .where(streams.c.stream_id == bind("stream_id"))
             .with_for_update()
         )
-        self.bump_head = sql(
-            sa.update(head)
-            .where(head.c.id == sa.literal_column("1"))
-            .values(position=head.c.position + bind("count"))
-            .returning(head.c.position)
-        )
-        self.head = sql(sa.select(head.c.position).where(head.c.id == sa.literal_column("1")))
+        if dialect.name == "postgresql":
+            self.bump_head = sql(
+                sa.update(head)
+                .where(head.c.id == sa.literal_column("1"))
+                .values(position=head.c.position + bind("count"))
+                .returning(head.c.position)
+            )
+            self.head = sql(sa.select(head.c.position).where(head.c.id == sa.literal_column("1")))
+        else:  # the write lock serialises appends; the last position is the largest rowid
+            self.head = sql(
+                sa.select(sa.func.coalesce(sa.func.max(events.c.position), sa.literal_column("0")))
+            )
         self.insert_event = sql(
             sa.insert(events).values({c.name: bind(c.name) for c in events.columns})
         )
@@ -385,7 +402,11 @@ class SqlEventStore:
 
     def _append_in_one_transaction(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         writer = self._writer_connection()
-        if any(request.before_commit is not None for request in requests):
+        if (
+            requests[0].before_commit is not None
+            if len(requests) == 1
+            else any(request.before_commit is not None for request in requests)
+        ):
             # Hooks get the SQLAlchemy connection, inside this very transaction.
             transaction = writer.begin()
             cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -469,7 +490,8 @@ class SqlEventStore:
         claims: dict[int, tuple[int, Sequence[NewEvent]]] = {}  # index: (expected, events)
         # Lock streams in a fixed order so that two batches in two processes cannot deadlock.
         moved: dict[str, int] = {}  # stream: its version once this batch commits
-        for index in sorted(range(len(requests)), key=lambda i: requests[i].stream_id):
+        order = range(1) if len(requests) == 1 else _by_stream(requests)
+        for index in order:
             request = requests[index]
             if request.stream_id in moved:
                 # A second request for a stream this batch already moves: the events it would
@@ -493,11 +515,16 @@ class SqlEventStore:
             moved[request.stream_id] = expected + len(new_events)
         if not claims:
             return results
-        count = sum(len(events) for _, events in claims.values())
-        cursor.execute(self._sql.bump_head, {"count": count})
-        position = int(cursor.fetchone()[0]) - count
+        if self._sqlite:  # this transaction holds the write lock: no one else appends
+            cursor.execute(self._sql.head)
+            position = int(cursor.fetchone()[0])
+        else:
+            count = sum(len(events) for _, events in claims.values())
+            cursor.execute(self._sql.bump_head, {"count": count})
+            position = int(cursor.fetchone()[0]) - count
         rows: list[dict[str, Any]] = []
-        for index in sorted(claims):  # positions follow the order the requests arrived in
+        claimed = sorted(claims) if len(claims) > 1 else list(claims)
+        for index in claimed:  # positions follow the order the requests arrived in
             stream_id = requests[index].stream_id
             expected, new_events = claims[index]
             stored = _stored_events(stream_id, expected, position + 1, new_events, now)
@@ -521,7 +548,7 @@ class SqlEventStore:
             cursor.execute(self._sql.insert_event, rows[0])  # psycopg pipelines executemany:
         else:  # two more round trips for one row
             cursor.executemany(self._sql.insert_event, rows)
-        for index in sorted(claims):
+        for index in claimed:
             hook = requests[index].before_commit
             if hook is not None:
                 hook(writer, results[index])  # type: ignore[arg-type]
@@ -586,10 +613,11 @@ class SqlEventStore:
         with self._write_lock:
             writer = self._writer_connection()
             try:
-                with writer.begin():
-                    writer.execute(
-                        sa.select(head.c.position).where(head.c.id == 1).with_for_update()
-                    )
+                with writer.begin():  # SQLite: BEGIN IMMEDIATE, the write lock
+                    if not self._sqlite:
+                        writer.execute(
+                            sa.select(head.c.position).where(head.c.id == 1).with_for_update()
+                        )
                     yield writer
             except Exception as error:
                 if not _is_driver_error(error):
@@ -674,6 +702,10 @@ class SqlEventStore:
             return [self._stored(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
+
+    def head_position_in(self, connection: sa.Connection) -> int:
+        """`head_position` inside the caller's transaction on `connection` (see `transaction`)."""
+        return int(connection.exec_driver_sql(self._sql.head).scalar_one())
 
     def stream_version(self, stream_id: str) -> int:
         rows = self._query(
@@ -769,6 +801,12 @@ class SqlEventStore:
                 self._writer = None
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _by_stream(requests: Sequence[AppendRequest]) -> list[int]:
+    """The indexes of `requests` ordered by stream: two batches in two processes that lock
+    their streams in this order cannot deadlock."""
+    return sorted(range(len(requests)), key=lambda i: requests[i].stream_id)
 
 
 def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:

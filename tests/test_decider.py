@@ -149,6 +149,48 @@ def test_the_codec_handles_the_usual_field_types() -> None:
     assert decider.decode(name, version, data) == rich
 
 
+@dataclass(frozen=True)
+class Plain:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Slotted:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Checked:
+    sku: str
+    quantity: int
+
+    def __post_init__(self) -> None:
+        if self.quantity < 0:
+            raise ValueError("a quantity is never negative")
+
+
+def test_decoding_makes_the_same_objects_as_the_constructors() -> None:
+    # Plain dataclasses are decoded without calling `__init__`: that must not show.
+    decider = Decider("kinds", None, lambda c, s: [], lambda s, e: s, events=[Plain, Slotted])
+    for cls in (Plain, Slotted):
+        decoded = decider.decode(cls.__name__, 1, {"quantity": 2, "sku": "tea"})
+        assert type(decoded) is cls
+        assert decoded == cls("tea", 2)
+        assert repr(decoded) == repr(cls("tea", 2))
+        assert hash(decoded) == hash(cls("tea", 2))
+        with pytest.raises(AttributeError):
+            decoded.sku = "other"  # type: ignore[misc]
+
+
+def test_decoding_runs_a_post_init() -> None:
+    decider = Decider("checked", None, lambda c, s: [], lambda s, e: s, events=[Checked])
+    assert decider.decode("Checked", 1, {"sku": "tea", "quantity": 2}) == Checked("tea", 2)
+    with pytest.raises(ValueError, match="never negative"):
+        decider.decode("Checked", 1, {"sku": "tea", "quantity": -1})
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

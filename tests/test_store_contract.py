@@ -445,3 +445,74 @@ def test_stream_data_is_what_a_replay_needs_of_the_stream(store: EventStore) -> 
     ]
     assert [row[0] for row in store.read_stream_data("a")] == [1, 2, 3]
     assert store.read_stream_data("nope") == []
+
+
+# --- SQLite's schema, new and old ----------------------------------------------------------------
+
+# The event tables of a SQLite file made by emit before the head row and the event-id index were
+# dropped on SQLite, exactly as that version created them.
+_EARLIER_SQLITE_SCHEMA = """
+CREATE TABLE emit_streams (
+    stream_id VARCHAR(200) NOT NULL, version INTEGER NOT NULL,
+    created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32) NOT NULL, PRIMARY KEY (stream_id)
+);
+CREATE TABLE emit_events (
+    position INTEGER NOT NULL, stream_id VARCHAR(200) NOT NULL, version INTEGER NOT NULL,
+    event_id VARCHAR(36) NOT NULL, type VARCHAR(200) NOT NULL, schema_version INTEGER NOT NULL,
+    data TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at VARCHAR(32) NOT NULL,
+    PRIMARY KEY (position),
+    CONSTRAINT emit_events_stream_version UNIQUE (stream_id, version),
+    UNIQUE (event_id)
+);
+CREATE TABLE emit_head (id INTEGER NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (id));
+INSERT INTO emit_streams VALUES ('a', 2, '2026-01-01T00:00:00.000000+00:00',
+    '2026-01-01T00:00:00.000000+00:00');
+INSERT INTO emit_events VALUES
+    (1, 'a', 1, '6f1c0c8e-0000-4000-8000-000000000001', 'Happened', 1, '{}', '{}',
+     '2026-01-01T00:00:00.000000+00:00'),
+    (2, 'a', 2, '6f1c0c8e-0000-4000-8000-000000000002', 'Happened', 1, '{}', '{}',
+     '2026-01-01T00:00:00.000000+00:00');
+INSERT INTO emit_head VALUES (1, 2);
+"""
+
+
+def test_a_new_sqlite_file_has_no_head_row_and_no_event_id_index(sqlite_url: str) -> None:
+    # On SQLite the write lock orders appends, and nothing looks events up by id: both would
+    # only cost pages on every commit.
+    store = SqlEventStore(sqlite_url)
+    append(store, "a", 0)
+    with store.engine.connect() as connection:
+        tables = connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")
+        assert "emit_head" not in set(tables.scalars())
+        indexes = connection.exec_driver_sql("PRAGMA index_list('emit_events')").all()
+        columns = [
+            connection.exec_driver_sql(f"PRAGMA index_info('{index[1]}')").all()
+            for index in indexes
+        ]
+        assert [[column[2] for column in index] for index in columns] == [["stream_id", "version"]]
+    assert store.head_position() == 1
+    store.close()
+
+
+def test_a_sqlite_file_made_by_an_earlier_emit_keeps_working(sqlite_url: str) -> None:
+    import sqlite3
+
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+    with sqlite3.connect(path) as connection:
+        connection.executescript(_EARLIER_SQLITE_SCHEMA)
+    connection.close()
+
+    store = SqlEventStore(sqlite_url)
+    assert store.head_position() == 2
+    append(store, "a", 2)
+    append(store, "b", 0, new(), new())
+    assert [e.position for e in store.read_all()] == [1, 2, 3, 4, 5]
+    assert store.head_position() == 5
+    assert [e.version for e in store.read_stream("a")] == [1, 2, 3]
+    store.close()
+
+    # Its old head row is left alone and no longer read: the events are the truth.
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT position FROM emit_head").fetchall() == [(2,)]
+    connection.close()
