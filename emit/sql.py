@@ -409,17 +409,10 @@ class SqlEventStore:
         ):
             # Hooks get the SQLAlchemy connection, inside this very transaction.
             transaction = writer.begin()
-            cursor = writer.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                results = self._write(writer, cursor, requests)
-            except BaseException:
-                with suppress(Exception):  # a broken connection is replaced by `_failed`
-                    transaction.rollback()
-                raise
-            finally:
-                cursor.close()
-            self._commit(transaction.commit, results)
-            return results
+            driver = writer.connection.dbapi_connection
+            return self._transact(
+                writer, driver, requests, transaction.rollback, transaction.commit
+            )
         # Without hooks, the same transaction is run on the driver's connection: SQLAlchemy's
         # bookkeeping around a transaction costs as much Python time as the append itself.
         driver = writer.connection.dbapi_connection
@@ -429,18 +422,31 @@ class SqlEventStore:
             if alone is not None:
                 return [alone]
             # The stream has moved on: the long way resolves or refuses, holding the stream.
+        begin = "BEGIN IMMEDIATE" if self._sqlite else None  # psycopg begins by itself
+        return self._transact(writer, driver, requests, driver.rollback, driver.commit, begin)
+
+    def _transact(
+        self,
+        writer: sa.Connection,
+        driver: Any,
+        requests: Sequence[AppendRequest],
+        rollback: Callable[[], None],
+        commit: Callable[[], None],
+        begin: str | None = None,
+    ) -> list[AppendResult]:
+        """Write `requests` in the transaction that `rollback` or `commit` end."""
         cursor = driver.cursor()
         try:
-            if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE")  # psycopg begins on the first statement
+            if begin is not None:
+                cursor.execute(begin)
             results = self._write(writer, cursor, requests)
         except BaseException:
             with suppress(Exception):  # a broken connection is replaced by `_failed`
-                driver.rollback()
+                rollback()
             raise
         finally:
             cursor.close()
-        self._commit(driver.commit, results)
+        self._commit(commit, results)
         return results
 
     @staticmethod
