@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from emit.errors import ConcurrencyError, StorageError
+from emit.sqlite_lock import LockingConnection
 from emit.store import (
     AppendRequest,
     AppendResult,
@@ -142,6 +143,7 @@ def make_engine(url: str | sa.URL, *, busy_timeout: float = 30.0, **options: Any
             )
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         options.setdefault("connect_args", {}).setdefault("check_same_thread", False)
+        options["connect_args"].setdefault("factory", LockingConnection)  # emit/sqlite_lock.py
         engine = sa.create_engine(url, **options)
         configure_sqlite(engine, busy_timeout=busy_timeout)
         return engine

@@ -2,8 +2,10 @@
 
 `Subscribers(emit, policies)` runs each policy (emit/policies.py) over the global log from its
 checkpoint (emit/checkpoints.py), in a background thread (`start`/`stop`) or in the caller's
-thread (`catch_up`). It wakes as soon as its `Emit` appends and polls the database otherwise, to
-see what other processes append.
+thread (`catch_up`). It wakes as soon as its `Emit` appends an event one of its policies wants
+and polls the database otherwise, to see what other processes append (and to move past events
+no policy wants: waking, reading and writing a checkpoint for each of those would cost more than
+the append itself).
 
 Guarantees, each tested in tests/test_subscribers.py:
 
@@ -94,11 +96,15 @@ class _Cursor:
 
 
 class _Waker(Handler):
-    def __init__(self, wake: threading.Event) -> None:
+    """Wakes the runner when its `Emit` appends an event that one of `policies` wants."""
+
+    def __init__(self, wake: threading.Event, policies: Sequence[Policy[Any]]) -> None:
         self._wake = wake
+        self._policies = policies
 
     def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
-        self._wake.set()
+        if any(policy.wants(event.type) for event in events for policy in self._policies):
+            self._wake.set()
 
 
 class Subscribers:
@@ -149,7 +155,7 @@ class Subscribers:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._waker = _Waker(self._wake)
+        self._waker = _Waker(self._wake, self.policies)
         self._threads: list[threading.Thread] = []
         self._next_acquire = 0.0
         self._installed = False

@@ -31,7 +31,7 @@ from emit import (
 )
 from emit.checkpoints import Checkpoints, LeaseLost
 from emit.dead_letters import DeadLetters
-from tests.account import Account, Deposit, Deposited, account
+from tests.account import Account, Deposit, Deposited, Withdraw, Withdrawn, account
 from tests.balances import balance_projection
 
 AccountEmit = Emit[Any, Any, Account]
@@ -284,6 +284,36 @@ def test_the_runner_wakes_when_its_emit_appends_and_polls_for_other_writers(
     assert (status.state, status.owner) == ("stopped", None)
     deposits(emit, 3)
     assert subscribers.catch_up() == 1  # a stopped runner can still catch up by hand
+
+
+def test_the_runner_sleeps_through_events_no_policy_wants(
+    make_emit: Callable[[], AccountEmit], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waking for every append would cost a read and a checkpoint write per event; events no
+    policy wants wait for the next poll (or the next wanted event), which moves past them."""
+    rounds: list[float] = []
+    rested = threading.Event()
+    work = Subscribers._work
+
+    def counted(self: Subscribers) -> float:
+        wait = work(self)
+        rounds.append(wait)
+        rested.set()
+        return wait
+
+    monkeypatch.setattr(Subscribers, "_work", counted)
+    emit = make_emit()
+    emit.create("acc-1")
+    withdrawals = policy(types=[Withdrawn])
+    with Subscribers(emit, [withdrawals], poll_interval=60.0) as subscribers:
+        assert rested.wait(10)  # the first round is done: the runner sleeps until woken
+        deposits(emit, 1, 2, 3)  # not wanted: no round
+        emit.handle_command("acc-1", Withdraw(1))  # wanted: one round, past all of them
+        wait_for(lambda: sum(effect_counts(emit).values()) == 1)
+        (status,) = subscribers.status()
+        assert (status.position, status.lag) == (5, 0)
+    assert len(rounds) == 2
+    assert effect_counts(emit) == Counter({5: 1})
 
 
 class Crash(BaseException):

@@ -4,8 +4,11 @@ check out.
 Every action is a plain POST form. A browser without JavaScript gets `303 See Other` back to the
 cart page, or, when the cart rejects the command, the page again with the reason next to the
 action (422). htmx gets only the regions that changed: the cart panel it targets, and out of
-band the header badge and the product card (the whole catalog after checkout). Either way a
-reload shows the cart as stored: the page is always rendered from emit.
+band the header badge and the product card (the whole catalog after checkout). Adding an item
+or changing a quantity, the commonest actions, answer with less when the page showed the cart
+as it was just before (htmx sends the version the page shows with every action): the one line,
+and out of band the panel's version, its total and checkout, the badge and the product card.
+Either way a reload shows the cart as stored: the page is always rendered from emit.
 """
 
 from __future__ import annotations
@@ -18,9 +21,24 @@ from typing import Any
 from flask import Blueprint, abort, make_response, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from emit import Aggregate, AggregateAlreadyExists, AggregateNotFound, CommandRejected
+from emit import (
+    Aggregate,
+    AggregateAlreadyExists,
+    AggregateNotFound,
+    CommandRejected,
+    CommandResult,
+)
 from webapp import forms
-from webapp.cart import Cart, CartCommand, CheckOut, RemoveLine
+from webapp.cart import (
+    AddItem,
+    Cart,
+    CartCommand,
+    CartEvent,
+    ChangeQuantity,
+    CheckOut,
+    ItemAdded,
+    RemoveLine,
+)
 from webapp.catalog import CATALOG, find_product
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import find_receipt
@@ -131,6 +149,7 @@ def _handle(
     `already_done(latest)` holds is a repeat of one that succeeded: it is answered as a success
     (and records nothing)."""
     fragment = wants_fragment()
+    result: CommandResult[CartEvent, Cart] | None = None
     try:
         result = get_emit().handle_command(cart_id, command)
     except AggregateNotFound:
@@ -151,7 +170,43 @@ def _handle(
         elif kind == "line" and aggregate.state.line(sku) is not None:
             anchor = f"line-{sku}"
         return see_other(url_for(".show", cart_id=cart_id, _anchor=anchor))
+    if result is not None:
+        swap = _line_swap(command, result, forms.shown_version(request.form))
+        if swap is not None:
+            target, how = swap
+            line = result.state.line(sku)
+            view = _view(aggregate)
+            body = _CLEAR_ALERTS + render_template(
+                "_line_changed.html", line=line, product=find_product(sku), **view
+            )
+            return fragment_response(body, retarget=target, reswap=how)
     return fragment_response(_regions(_view(aggregate), product_sku=sku or None))
+
+
+def _line_swap(
+    command: CartCommand, result: CommandResult[CartEvent, Cart], shown: int | None
+) -> tuple[str, str] | None:
+    """Where the line an added item or a new quantity changed goes in the page (a CSS selector
+    and an htmx swap), or None when the whole cart panel must: the page showed another version
+    of the cart than the one the command changed (another tab changed it meanwhile), the line
+    is gone, or it is the cart's first (the empty cart's note gives way to the list)."""
+    cart = result.state
+    if not isinstance(command, AddItem | ChangeQuantity) or not cart.is_open:
+        return None
+    if shown is None or shown != result.version - len(result.events):
+        return None
+    if cart.line(command.sku) is None:
+        return None
+    new_line = any(
+        isinstance(recorded.event, ItemAdded)
+        and recorded.event.line_quantity == recorded.event.quantity
+        for recorded in result.events
+    )
+    if not new_line:
+        return f"#line-{command.sku}", "outerHTML"
+    if len(cart.lines) > 1:
+        return "#cart-lines", "beforeend"
+    return None
 
 
 def _rejected(aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: bool) -> Response:

@@ -16,8 +16,6 @@ Bump a projection's `revision` when its tables or rules change: it is rebuilt on
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 
 from emit import Projection, RecordedEvent
@@ -66,104 +64,114 @@ product_sales = sa.Table(
 )
 
 
+# The statements are built once, with bind parameters: they run inside every append's
+# transaction, and building them anew for each event cost more than running them.
+_bind = sa.bindparam
+_open_cart = sa.insert(carts).values(
+    cart_id=_bind("cart_id"),
+    status="open",
+    line_count=0,
+    item_count=0,
+    total=0,
+    last_activity=_bind("at"),
+)
+_change_cart = (
+    sa.update(carts)
+    .where(carts.c.cart_id == _bind("cart"))
+    .values(
+        line_count=carts.c.line_count + _bind("lines", type_=sa.Integer),
+        item_count=carts.c.item_count + _bind("items", type_=sa.Integer),
+        total=carts.c.total + _bind("amount", type_=sa.BigInteger),
+        last_activity=_bind("at"),
+    )
+)
+_check_out_cart = (
+    sa.update(carts)
+    .where(carts.c.cart_id == _bind("cart"))
+    .values(status="checked_out", last_activity=_bind("at"))
+)
+_this_line = sa.and_(open_lines.c.cart_id == _bind("cart"), open_lines.c.sku == _bind("line"))
+_this_carts_lines = open_lines.c.cart_id == _bind("cart")
+_add_line = sa.insert(open_lines).values(
+    cart_id=_bind("cart_id"),
+    sku=_bind("sku"),
+    name=_bind("name"),
+    unit_price=_bind("unit_price"),
+    quantity=_bind("quantity"),
+)
+_set_line = sa.update(open_lines).where(_this_line).values(quantity=_bind("new_quantity"))
+_remove_line = sa.delete(open_lines).where(_this_line)
+_lines_of_cart = sa.select(
+    open_lines.c.sku, open_lines.c.name, open_lines.c.unit_price, open_lines.c.quantity
+).where(_this_carts_lines)
+_remove_lines_of_cart = sa.delete(open_lines).where(_this_carts_lines)
+_add_to_sale = (
+    sa.update(product_sales)
+    .where(product_sales.c.sku == _bind("product"))
+    .values(
+        name=_bind("product_name"),
+        quantity=product_sales.c.quantity + _bind("sold", type_=sa.Integer),
+        revenue=product_sales.c.revenue + _bind("earned", type_=sa.BigInteger),
+        carts=product_sales.c.carts + 1,
+    )
+)
+_first_sale = sa.insert(product_sales).values(
+    sku=_bind("sku"),
+    name=_bind("name"),
+    quantity=_bind("quantity"),
+    revenue=_bind("revenue"),
+    carts=1,
+)
+
+
 def project_cart_list(connection: sa.Connection, recorded: RecordedEvent[CartEvent]) -> None:
-    row = carts.c
-    this_cart = row.cart_id == recorded.aggregate_id
-    change: dict[str, Any]
+    at = recorded.recorded_at
     match recorded.event:
         case CartOpened():
-            connection.execute(
-                sa.insert(carts).values(
-                    cart_id=recorded.aggregate_id,
-                    status="open",
-                    line_count=0,
-                    item_count=0,
-                    total=0,
-                    last_activity=recorded.recorded_at,
-                )
-            )
+            connection.execute(_open_cart, {"cart_id": recorded.aggregate_id, "at": at})
             return
         case ItemAdded(_, _, unit_price, quantity, line_quantity):
-            change = {
-                "line_count": row.line_count + (1 if line_quantity == quantity else 0),
-                "item_count": row.item_count + quantity,
-                "total": row.total + unit_price * quantity,
-            }
+            lines, items = (1 if line_quantity == quantity else 0), quantity
         case QuantityChanged(_, _, unit_price, from_quantity, to_quantity):
-            difference = to_quantity - from_quantity
-            change = {
-                "item_count": row.item_count + difference,
-                "total": row.total + unit_price * difference,
-            }
+            lines, items = 0, to_quantity - from_quantity
         case LineRemoved(_, _, unit_price, quantity):
-            change = {
-                "line_count": row.line_count - 1,
-                "item_count": row.item_count - quantity,
-                "total": row.total - unit_price * quantity,
-            }
+            lines, items = -1, -quantity
         case CartCheckedOut():
-            change = {"status": "checked_out"}
+            connection.execute(_check_out_cart, {"cart": recorded.aggregate_id, "at": at})
+            return
         case _:
             return
-    update = sa.update(carts).where(this_cart)
-    connection.execute(update.values(last_activity=recorded.recorded_at, **change))
+    change = {"lines": lines, "items": items, "amount": unit_price * items}
+    connection.execute(_change_cart, {"cart": recorded.aggregate_id, "at": at, **change})
 
 
 def project_best_sellers(connection: sa.Connection, recorded: RecordedEvent[CartEvent]) -> None:
-    line = open_lines.c
-    this_line = line.cart_id == recorded.aggregate_id
+    cart = recorded.aggregate_id
     match recorded.event:
         case ItemAdded(sku, name, unit_price, quantity, line_quantity):
             if line_quantity == quantity:
-                connection.execute(
-                    sa.insert(open_lines).values(
-                        cart_id=recorded.aggregate_id,
-                        sku=sku,
-                        name=name,
-                        unit_price=unit_price,
-                        quantity=quantity,
-                    )
-                )
+                line = {"sku": sku, "name": name, "unit_price": unit_price, "quantity": quantity}
+                connection.execute(_add_line, {"cart_id": cart, **line})
             else:
-                connection.execute(
-                    sa.update(open_lines)
-                    .where(this_line, line.sku == sku)
-                    .values(quantity=line_quantity)
-                )
+                change = {"cart": cart, "line": sku, "new_quantity": line_quantity}
+                connection.execute(_set_line, change)
         case QuantityChanged(sku, _, _, _, to_quantity):
-            connection.execute(
-                sa.update(open_lines).where(this_line, line.sku == sku).values(quantity=to_quantity)
-            )
+            connection.execute(_set_line, {"cart": cart, "line": sku, "new_quantity": to_quantity})
         case LineRemoved(sku):
-            connection.execute(sa.delete(open_lines).where(this_line, line.sku == sku))
+            connection.execute(_remove_line, {"cart": cart, "line": sku})
         case CartCheckedOut():
-            sold = connection.execute(
-                sa.select(line.sku, line.name, line.unit_price, line.quantity).where(this_line)
-            ).all()
+            sold = connection.execute(_lines_of_cart, {"cart": cart}).all()
             for sku, name, unit_price, quantity in sold:
                 _add_sale(connection, sku, name, quantity, unit_price * quantity)
-            connection.execute(sa.delete(open_lines).where(this_line))
+            connection.execute(_remove_lines_of_cart, {"cart": cart})
 
 
 def _add_sale(connection: sa.Connection, sku: str, name: str, quantity: int, revenue: int) -> None:
     # Appends are serialised (the store's head row), so update-then-insert cannot race here.
-    sale = product_sales.c
-    updated = connection.execute(
-        sa.update(product_sales)
-        .where(sale.sku == sku)
-        .values(
-            name=name,
-            quantity=sale.quantity + quantity,
-            revenue=sale.revenue + revenue,
-            carts=sale.carts + 1,
-        )
-    )
-    if updated.rowcount == 0:
-        connection.execute(
-            sa.insert(product_sales).values(
-                sku=sku, name=name, quantity=quantity, revenue=revenue, carts=1
-            )
-        )
+    sale = {"product": sku, "product_name": name, "sold": quantity, "earned": revenue}
+    if connection.execute(_add_to_sale, sale).rowcount == 0:
+        first = {"sku": sku, "name": name, "quantity": quantity, "revenue": revenue}
+        connection.execute(_first_sale, first)
 
 
 cart_list: Projection[CartEvent] = Projection("cart_list", [carts], project_cart_list)

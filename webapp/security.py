@@ -1,7 +1,8 @@
 """CSRF protection and the security headers every response carries.
 
 CSRF: Flask-WTF's `CSRFProtect` checks every POST for the session's token, sent by plain forms
-as the `csrf_token` field and by htmx as the `X-CSRFToken` header (`hx-headers` on `<body>`).
+as the `csrf_token` field (`{{ csrf_field() }}` in a template) and by htmx as the `X-CSRFToken`
+header (`hx-headers` on `<body>`).
 
 Content-Security-Policy: scripts and styles come only from our own origin, and nothing inline
 is allowed, not even `style=""` attributes. htmx fits: its config (in a `<meta>` tag) turns off
@@ -10,8 +11,9 @@ the inline style it would inject and its `eval`-based features.
 
 from __future__ import annotations
 
-from flask import Flask, Response
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask, Response, g
+from flask_wtf.csrf import CSRFProtect, generate_csrf
+from markupsafe import Markup
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -39,6 +41,17 @@ SECURITY_HEADERS = {
 csrf = CSRFProtect()
 
 
+def csrf_field() -> Markup:
+    """The hidden field that carries the CSRF token in a plain form. Made once per request: a
+    cart page has four forms per line, and each `generate_csrf` call (or Jinja macro call)
+    costs more than the string it returns."""
+    field: Markup | None = g.get("csrf_field")
+    if field is None:
+        field = Markup('<input type="hidden" name="csrf_token" value="{}">').format(generate_csrf())
+        g.csrf_field = field
+    return field
+
+
 def _add_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -50,4 +63,5 @@ def _add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
+    app.jinja_env.globals["csrf_field"] = csrf_field
     app.after_request(_add_headers)

@@ -98,6 +98,45 @@ def test_a_visit_with_htmx(page: Page, live_server: LiveServer) -> None:
     expect(page.locator("#catalog form")).to_have_count(0)
 
 
+def test_answers_with_only_the_line_leave_the_page_as_a_reload_shows_it(
+    page: Page, live_server: LiveServer
+) -> None:
+    """Adding and changing quantities answer with the line alone (and out of band what else
+    changed); the page must then read exactly as the cart page does when loaded afresh. A page
+    that another tab changed meanwhile gets the whole panel."""
+    cart_url = open_new_cart(page, live_server)
+    panel = page.locator("#cart-panel")
+    add(page, "BEAN-250", 1)  # the first line: the whole panel
+    expect(page.locator("#line-BEAN-250")).to_be_visible()
+    for step in [
+        lambda: add(page, "FILT-100", 2),  # a new line, appended to the list
+        lambda: page.locator("#more-BEAN-250").click(),  # a line changed in place
+    ]:
+        with page.expect_response(re.compile(r"/(items|quantity)$")) as answer:
+            step()
+        assert answer.value.headers.get("hx-retarget") in ("#cart-lines", "#line-BEAN-250")
+    expect(page.locator("#cart-badge")).to_contain_text("4 items")
+    expect(page.locator("#check-out")).to_be_visible()
+    swapped = panel.inner_text()
+    page.reload()
+    expect(page.locator("#cart-badge")).to_contain_text("4 items")
+    assert panel.inner_text() == swapped
+
+    # Another tab adds a mug: this page's next change brings the whole panel, mug included.
+    other = page.context.new_page()
+    other.goto(cart_url)
+    add(other, "MUG-TRVL", 1)
+    expect(other.locator("#line-MUG-TRVL")).to_be_visible()
+    with page.expect_response(re.compile(r"/quantity$")) as answer:
+        page.locator("#more-FILT-100").click()
+    assert answer.value.headers.get("hx-retarget") is None
+    expect(page.locator("#line-MUG-TRVL")).to_be_visible()
+    expect(page.locator("#cart-badge")).to_contain_text("6 items")
+    swapped = panel.inner_text()
+    page.reload()
+    assert panel.inner_text() == swapped
+
+
 def test_the_same_visit_without_javascript(browser: Browser, live_server: LiveServer) -> None:
     context = browser.new_context(java_script_enabled=False)
     try:

@@ -93,6 +93,63 @@ def test_adding_with_htmx_answers_with_the_changed_regions_only(
     assert emit.aggregate(cart_id).version == 2
 
 
+def test_a_change_to_the_cart_the_page_showed_answers_with_the_line_alone(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """htmx sends the version the page shows; when the command changed exactly that version,
+    the answer is the line (the target), and out of band the panel's version, total and
+    checkout, the badge and the product card."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    add = f"/carts/{cart_id}/items"
+    response = client.post(add, data={"sku": "MUG-TRVL", "version": "2"}, headers=HTMX)
+    assert response.status_code == 200
+    assert response.headers["HX-Retarget"] == "#cart-lines"
+    assert response.headers["HX-Reswap"] == "beforeend"
+    body = response.text
+    assert body.startswith('<div hx-swap-oob="innerHTML:.alert-slot"></div>')
+    assert not has_element(body, "cart-panel")
+    assert not has_element(body, "line-TEA-CHAI")
+    assert "Travel mug" in element(body, "line-MUG-TRVL")
+    assert "hx-swap-oob" not in element(body, "line-MUG-TRVL").split(">", 1)[0]
+    assert "3 events" in element(body, "cart-version")
+    summary = element(body, "cart-summary")
+    assert "2 items" in summary
+    assert 'name="version" value="3"' in summary
+    assert "2 items" in element(body, "cart-badge")
+    assert "1 in cart" in element(body, "product-MUG-TRVL")
+    assert body.count('hx-swap-oob="true"') == 4
+
+    quantity = f"/carts/{cart_id}/lines/TEA-CHAI/quantity"
+    response = client.post(quantity, data={"quantity": "3", "version": "3"}, headers=HTMX)
+    assert (response.headers["HX-Retarget"], response.headers["HX-Reswap"]) == (
+        "#line-TEA-CHAI",
+        "outerHTML",
+    )
+    assert 'value="3"' in element(response.text, "line-TEA-CHAI")
+    assert "4 events" in element(response.text, "cart-version")
+
+
+def test_a_page_showing_another_version_gets_the_whole_panel(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """Another tab changed the cart since this page was loaded: the line alone would leave the
+    page showing a cart that never was."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))  # the other tab
+    quantity = f"/carts/{cart_id}/lines/TEA-CHAI/quantity"
+    response = client.post(quantity, data={"quantity": "2", "version": "2"}, headers=HTMX)
+    assert "HX-Retarget" not in response.headers
+    panel = element(response.text, "cart-panel")
+    assert has_element(panel, "line-MUG-TRVL")
+    assert "3 items" in panel
+    # Removing a line by its quantity also answers with the panel: the line is gone.
+    response = client.post(quantity, data={"quantity": "0", "version": "4"}, headers=HTMX)
+    assert "HX-Retarget" not in response.headers
+    assert not has_element(element(response.text, "cart-panel"), "line-TEA-CHAI")
+
+
 def test_adding_a_product_again_raises_its_quantity(client: FlaskClient, emit: CartEmit) -> None:
     cart_id = open_cart(client)
     for _ in range(2):
