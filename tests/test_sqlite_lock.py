@@ -225,7 +225,7 @@ def test_a_writer_gives_up_queueing_after_its_busy_timeout_and_asks_sqlite(
 
 
 def _append(url: str, account_id: str, count: int) -> None:
-    emit = Emit(account, store=SqlEventStore(url), handlers=[])
+    emit = Emit(account, store=SqlEventStore(url, queue_writers=True), handlers=[])
     try:
         if not emit.exists(account_id):
             emit.create(account_id)
@@ -239,9 +239,12 @@ def test_stores_in_two_processes_and_many_threads_write_through_it(sqlite_url: s
     """The store's own lock (one writer per store) and the lock file, taken in that order, with
     the subscribers' and projections' transactions besides: nothing waits forever, nothing is
     lost."""
-    engine = make_engine(sqlite_url)
+    engine = make_engine(sqlite_url, queue_writers=True)
     assert isinstance(engine.raw_connection().dbapi_connection, LockingConnection)
     engine.dispose()
+    plain = make_engine(sqlite_url)  # off by default: a lone writer does not pay for it
+    assert not isinstance(plain.raw_connection().dbapi_connection, LockingConnection)
+    plain.dispose()
     SqlEventStore(sqlite_url).close()  # the schema, before two processes race to make it
     context = multiprocessing.get_context("spawn")
     child = context.Process(target=_append, args=(sqlite_url, "child", 100))

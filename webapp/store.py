@@ -27,7 +27,9 @@ SUBSCRIBERS = "emit_subscribers"
 def init_app(app: Flask) -> None:
     # create=False: building the app does no I/O, so workers start even while the database is
     # still coming up; `flask init-db` creates the tables and installs the read models.
-    events = SqlEventStore(app.config["EMIT_STORE_URL"], create=False)
+    # queue_writers: on SQLite, gunicorn's worker processes and their subscriber threads queue
+    # for the write lock in the kernel instead of in SQLite's sleeping busy handler.
+    events = SqlEventStore(app.config["EMIT_STORE_URL"], create=False, queue_writers=True)
     emit: CartEmit = Emit(
         cart_decider,
         store=events,
