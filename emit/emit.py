@@ -246,19 +246,23 @@ class Emit(Generic[C, E, S]):
                     decision.recorded(result),
                 )
         finally:
-            live.lock.release()
+            self._done(live)
         raise ConcurrencyError(aggregate_id, live.current.version, None)
 
     def _locked_live(self, aggregate_id: str) -> LiveAggregate[S]:
-        """The aggregate's live entry, with its lock held by the caller. The pool lets go of
-        no entry whose lock is held; an entry let go before we got its lock is not used, so
-        that two live copies of one aggregate never take commands at once."""
+        """The aggregate's live entry, taken for a command (the pool keeps it until `_done`)
+        and with its lock held. An entry dropped after another command's failure while we
+        waited for its lock is not used: two live copies never take commands at once."""
         while True:
-            live = self._live(aggregate_id)
+            live = self._live(aggregate_id, use=True)
             live.lock.acquire()
             if self.pool.holds(live):
                 return live
-            live.lock.release()
+            self._done(live)
+
+    def _done(self, live: LiveAggregate[S]) -> None:
+        live.lock.release()
+        self.pool.done(live)
 
     @staticmethod
     def _rejected(
@@ -283,7 +287,7 @@ class Emit(Generic[C, E, S]):
             self._catch_up(live)
             return live.current
         finally:
-            live.lock.release()
+            self._done(live)
 
     def get_state(self, aggregate: str | Aggregate[S], *, catch_up: bool = False) -> S:
         """The current state of an aggregate, given its id or an `Aggregate` of it."""
@@ -364,13 +368,10 @@ class Emit(Generic[C, E, S]):
         return self.pool.describe(limit)
 
     def evict(self, aggregate_id: str) -> bool:
-        """Let the pool drop an aggregate (it is rebuilt from the store when next needed);
-        True if it was in the pool. Handlers and `on_evict` hear of it as "requested"."""
-        live = self.pool.peek(aggregate_id)
-        if live is None:
-            return False
-        with live.lock:  # not in the middle of a command: wait for it to end
-            return self.pool.holds(live) and self.pool.discard(aggregate_id, "requested")
+        """Let the pool drop an aggregate (it is rebuilt from the store when next needed):
+        now, or if commands are working on it, when they are done. Never waits. True if it was
+        in the pool. Handlers and `on_evict` hear of it as "requested"."""
+        return self.pool.evict(aggregate_id, "requested")
 
     def add_handler(self, handler: Handler) -> None:
         """Tell `handler` of what happens from now on, after the handlers there already are."""
@@ -391,15 +392,15 @@ class Emit(Generic[C, E, S]):
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _live(self, aggregate_id: str) -> LiveAggregate[S]:
-        live = self.pool.get(aggregate_id)
+    def _live(self, aggregate_id: str, *, use: bool = False) -> LiveAggregate[S]:
+        live = self.pool.get(aggregate_id, use=use)
         if live is None:
             started = perf_counter_ns()
             check_aggregate_id(aggregate_id)
             version, state = self._replay(aggregate_id)
             if version == 0:
                 raise AggregateNotFound(aggregate_id)
-            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, version, state)))
+            live = self.pool.add(LiveAggregate(Aggregate(aggregate_id, version, state)), use=use)
             self._handlers.aggregate_loaded(live.current, perf_counter_ns() - started)
         return live
 

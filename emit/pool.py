@@ -31,12 +31,17 @@ class Aggregate(Generic[S]):
 @dataclass(eq=False, slots=True)
 class LiveAggregate(Generic[S]):
     """A pool entry. `current` is swapped whole, so readers never see a version from one
-    command with the state from another; `lock` serialises commands on this aggregate."""
+    command with the state from another; `lock` serialises commands on this aggregate.
+    `users` counts the commands that took the entry to work on it (changed under the pool's
+    lock): the pool never lets go of an entry in use, and an eviction asked for meanwhile
+    (`evict_reason`) happens when the last of them is done."""
 
     current: Aggregate[S]
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_used: float = 0.0
     hits: int = 0
+    users: int = 0
+    evict_reason: str | None = None
 
     @property
     def id(self) -> str:
@@ -61,9 +66,9 @@ class AggregatePool(Generic[S]):
     """At most `size` live aggregates; the least recently used one goes first.
 
     Both commands and reads count as use. With `idle_expiry` (seconds), an entry not used for
-    that long is dropped too. An entry whose lock is held (a command is running on it) is never
-    evicted: the pool may hold more than `size` entries while more commands than that run.
-    `on_evict(entry, reason)` is called, outside the pool's lock, for
+    that long is dropped too. An entry a command has taken (`get(..., use=True)`) is never
+    evicted until the command is `done`: the pool may hold more than `size` entries while more
+    commands than that run. `on_evict(entry, reason)` is called, outside the pool's lock, for
     every entry the pool lets go; reason is "capacity", "idle", "discarded" (after a failure)
     or whatever `discard` was given.
     """
@@ -90,8 +95,9 @@ class AggregatePool(Generic[S]):
         self.misses = 0
         self.evictions = 0
 
-    def get(self, aggregate_id: str) -> LiveAggregate[S] | None:
-        """The live entry, marked as just used; None on a miss."""
+    def get(self, aggregate_id: str, *, use: bool = False) -> LiveAggregate[S] | None:
+        """The live entry, marked as just used; None on a miss. With `use`, the entry is also
+        taken for a command, and stays in the pool until `done` is called with it."""
         now = self._clock()
         with self._lock:
             expired = self._expire_locked(now)
@@ -102,13 +108,15 @@ class AggregatePool(Generic[S]):
                 self._entries.move_to_end(aggregate_id)
                 entry.last_used = now
                 entry.hits += 1
+                entry.users += use
                 self.hits += 1
         self._notify(expired, "idle")
         return entry
 
-    def add(self, entry: LiveAggregate[S]) -> LiveAggregate[S]:
+    def add(self, entry: LiveAggregate[S], *, use: bool = False) -> LiveAggregate[S]:
         """Put a freshly loaded entry in the pool and return the entry to use: if another
-        thread loaded the same aggregate meanwhile, the one already there wins."""
+        thread loaded the same aggregate meanwhile, the one already there wins. `use` as for
+        `get`."""
         now = self._clock()
         with self._lock:
             expired = self._expire_locked(now)
@@ -127,13 +135,24 @@ class AggregatePool(Generic[S]):
                         break
                     evicted.append(self._entries.pop(victim))
                 self.evictions += len(evicted)
+            entry.users += use
         self._notify(expired, "idle")
         self._notify(evicted, "capacity")
         return entry
 
+    def done(self, entry: LiveAggregate[S]) -> None:
+        """A command is done with an entry it took with `use`; an eviction asked for while it
+        worked happens now, if no other command is using the entry."""
+        with self._lock:
+            entry.users -= 1
+            reason = entry.evict_reason
+            evicted = reason is not None and not entry.users and self._pop_locked(entry)
+        if evicted:
+            self._notify([entry], reason or "")
+
     def discard(self, aggregate_id: str, reason: str = "discarded") -> bool:
-        """Drop an entry (after a failure, or on request); True if it was there. Unlike the
-        pool's own evictions this drops a busy entry too: hold its lock, or know it is idle."""
+        """Drop an entry now, even one in use (after a failure, by the command that failed);
+        True if it was there."""
         with self._lock:
             entry = self._entries.pop(aggregate_id, None)
             if entry is not None:
@@ -141,10 +160,26 @@ class AggregatePool(Generic[S]):
         self._notify([entry] if entry is not None else [], reason)
         return entry is not None
 
-    def peek(self, aggregate_id: str) -> LiveAggregate[S] | None:
-        """The live entry, if any, without counting a use, a hit or a miss."""
+    def evict(self, aggregate_id: str, reason: str = "requested") -> bool:
+        """Let an entry go: now if no command is using it, else when the last one is done.
+        Never waits. True if it was in the pool."""
         with self._lock:
-            return self._entries.get(aggregate_id)
+            entry = self._entries.get(aggregate_id)
+            if entry is None:
+                return False
+            if entry.users:
+                entry.evict_reason = reason
+                return True
+            self._pop_locked(entry)
+        self._notify([entry], reason)
+        return True
+
+    def _pop_locked(self, entry: LiveAggregate[S]) -> bool:
+        if self._entries.get(entry.id) is not entry:
+            return False
+        del self._entries[entry.id]
+        self.evictions += 1
+        return True
 
     def holds(self, entry: LiveAggregate[S]) -> bool:
         """True while `entry` is the pool's entry for its aggregate."""
@@ -197,16 +232,16 @@ class AggregatePool(Generic[S]):
         for aggregate_id, entry in self._entries.items():
             if entry.last_used > deadline:
                 break
-            if not entry.lock.locked():  # one taking a long command is not idle
+            if not entry.users:  # one taking a long command is not idle
                 idle.append(aggregate_id)
         expired = [self._entries.pop(aggregate_id) for aggregate_id in idle]
         self.evictions += len(expired)
         return expired
 
     def _least_recent_idle(self, *, but: str) -> str | None:
-        """The least recently used entry that no command holds (other than `but`)."""
+        """The least recently used entry that no command uses (other than `but`)."""
         for aggregate_id, entry in self._entries.items():
-            if aggregate_id != but and not entry.lock.locked():
+            if aggregate_id != but and not entry.users:
                 return aggregate_id
         return None
 

@@ -26,6 +26,7 @@ from emit import (
     StoredEvent,
 )
 from emit.commit import GroupCommit
+from emit.handlers import Handler
 from emit.ids import new_id
 from emit.store import AppendResult, append_one
 from tests.account import Account, Deposit, Deposited, account
@@ -293,23 +294,44 @@ def test_an_aggregate_busy_with_a_command_is_not_evicted(sqlite_url: str) -> Non
 
     emit.create("other")  # the pool is full: the busy aggregate must stay
     assert "busy" in emit.pool
-    requested: list[bool] = []
-    evictor = threading.Thread(target=lambda: requested.append(emit.evict("busy")))
-    evictor.start()
-    evictor.join(0.2)
-    assert evictor.is_alive()  # waits for the command to end
     second = threading.Thread(target=emit.handle_command, args=("busy", Deposit(2)))
     second.start()
     second.join(0.2)
     assert second.is_alive()  # serialised behind the slow command, on the same entry
+    assert emit.evict("busy")  # asked while commands use it: it goes when they are done
+    assert "busy" in emit.pool
+    assert evicted == ["other:capacity"] or evicted == []
 
     gate.release.set()
-    for thread in (slow, evictor, second):
+    for thread in (slow, second):
         thread.join(10)
-    assert requested == [True]
-    assert evicted[0] == "busy:requested"  # never "busy:capacity"
+    assert "busy" not in emit.pool
+    assert "busy:requested" in evicted
     assert "busy:capacity" not in evicted
     assert emit.get_state("busy").balance == 3
     assert emit.store.stream_version("busy") == 3
     assert emit.metrics().conflicts_retried == 0
     emit.close()
+
+
+def test_a_handler_may_evict_the_aggregate_whose_command_it_hears_of() -> None:
+    store = InMemoryEventStore()
+    seen: list[int] = []
+
+    class EvictOnConflict(Handler):
+        def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
+            seen.append(attempt)
+            mine.evict(aggregate_id)  # called while the command holds the aggregate
+
+    mine = Emit(account, store=store, handlers=[EvictOnConflict()])
+    other = Emit(account, store=store, handlers=[])
+    mine.create("acc")
+    other.handle_command("acc", Deposit(5))
+    done = threading.Thread(target=mine.handle_command, args=("acc", Deposit(1)), daemon=True)
+    done.start()
+    done.join(10)
+
+    assert not done.is_alive()
+    assert seen == [1]
+    assert "acc" not in mine.pool
+    assert mine.get_state("acc").balance == 6

@@ -107,3 +107,23 @@ def test_the_pool_stays_within_its_size_under_many_aggregates() -> None:
 
     assert len(emit.pool) == 10
     assert emit.pool.evictions >= 90
+
+
+def test_an_entry_in_use_is_kept_until_its_commands_are_done() -> None:
+    clock = [0.0]
+    gone: list[str] = []
+    pool: AggregatePool[int] = AggregatePool(
+        1, idle_expiry=5, clock=lambda: clock[0], on_evict=lambda e, reason: gone.append(reason)
+    )
+    busy = pool.add(LiveAggregate(Aggregate("busy", 1, 0)), use=True)
+    pool.add(LiveAggregate(Aggregate("other", 1, 0)))  # full, but "busy" is in use
+    assert "busy" in pool
+    assert gone == []
+    clock[0] = 10.0
+    pool.expire_idle()  # idle for long enough, but still in use
+    assert "busy" in pool
+    assert pool.evict("busy")  # asked while in use: later
+    assert "busy" in pool
+    pool.done(busy)
+    assert "busy" not in pool
+    assert gone == ["idle", "requested"]  # "other" expired; "busy" once its command was done
