@@ -12,10 +12,13 @@ SQLite's lock stays the one that keeps the data safe; the `flock` only orders wh
 - It is taken before `BEGIN IMMEDIATE` (or `EXCLUSIVE`) and let go as soon as the connection is
   out of its transaction: after COMMIT or ROLLBACK, an error that ended the transaction, a
   failed BEGIN, or `close`.
-- A writer that has waited the connection's busy timeout for it goes on without it, to SQLite's
-  busy handler, which decides as it always has ("database is locked"). So no wait is longer than
-  it was, and a cycle through some other lock (a thread holding the `flock` waits for a lock
-  that a thread waiting for the `flock` holds) ends as it did before.
+- A writer that has waited the connection's busy timeout for it goes on without it and asks
+  SQLite once more, without a second wait (its busy timeout is 0 for that one statement): it
+  writes if SQLite's lock is free, else fails with "database is locked" as SQLite would have
+  after the wait. So no wait is longer than it was, and a cycle through some other lock (a
+  thread holding the `flock` waits for a lock that a thread waiting for the `flock` holds)
+  ends as it did before. (The helper thread that waited stays blocked until the lock file
+  comes free, then lets it go at once.)
 - A thread that holds it through one connection does not queue for it again through another:
   SQLite decides, as before (it waits its busy timeout and fails).
 - Writers that do not take it (another program, `BEGIN DEFERRED` transactions that write) meet
@@ -30,7 +33,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from typing import Any, Self
 
 try:
@@ -40,7 +42,7 @@ except ImportError:  # pragma: no cover  (Windows: no flock, SQLite's busy handl
 
 _WRITE_BEGINS = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 _holding: dict[int, int] = {}  # thread id: how many connections hold the lock for that thread
-_holding_guard = threading.Lock()
+_holding_guard = threading.RLock()  # re-entrant: `__del__` may run while a thread holds it
 
 
 def lock_path(database: str | os.PathLike[str]) -> str | None:
@@ -60,6 +62,7 @@ class LockingConnection(sqlite3.Connection):
         self._lock_path = lock_path(database)
         self._lock_fd: int | None = None
         self._lock_thread = 0
+        self._busy_ms: int | None = None  # the busy timeout to put back after a statement
 
     def cursor(self, factory: Any = None) -> Any:
         return super().cursor(factory or _LockingCursor)
@@ -103,6 +106,13 @@ class LockingConnection(sqlite3.Connection):
         finally:
             self._release()
 
+    def __exit__(self, *exc: object) -> Any:
+        # `with connection:` commits or rolls back in C, past the overrides above.
+        try:
+            return super().__exit__(*exc)  # type: ignore[arg-type]
+        finally:
+            self._after()
+
     def __del__(self) -> None:
         self._release()
 
@@ -112,6 +122,8 @@ class LockingConnection(sqlite3.Connection):
         return self._lock_fd is not None
 
     def _before(self, sql: str) -> None:
+        if self._lock_fd is not None and not self.in_transaction:
+            self._release()  # the transaction ended by a way we did not see
         if self._lock_fd is not None or self._lock_path is None:
             return
         if sql.lstrip()[:15].upper() not in _WRITE_BEGINS:
@@ -119,13 +131,20 @@ class LockingConnection(sqlite3.Connection):
         thread = threading.get_ident()
         if _holding.get(thread):
             return  # held through another connection of this thread: SQLite decides
-        self._lock_fd = _acquire(self._lock_path, self._busy_timeout)
-        if self._lock_fd is not None:
-            self._lock_thread = thread
-            with _holding_guard:
-                _holding[thread] = _holding.get(thread, 0) + 1
+        timeout_ms = self._busy_timeout_ms()
+        self._lock_fd = _acquire(self._lock_path, timeout_ms / 1000)
+        if self._lock_fd is None:  # waited the whole busy timeout: SQLite must not wait again
+            self._busy_ms = timeout_ms
+            sqlite3.Connection.execute(self, "PRAGMA busy_timeout = 0")
+            return
+        self._lock_thread = thread
+        with _holding_guard:
+            _holding[thread] = _holding.get(thread, 0) + 1
 
     def _after(self) -> None:
+        if self._busy_ms is not None:
+            busy_ms, self._busy_ms = self._busy_ms, None
+            sqlite3.Connection.execute(self, f"PRAGMA busy_timeout = {busy_ms}")
         if self._lock_fd is not None and not self.in_transaction:
             self._release()
 
@@ -141,9 +160,9 @@ class LockingConnection(sqlite3.Connection):
                 _holding.pop(self._lock_thread, None)
         os.close(fd)  # closing the file lets the lock go
 
-    def _busy_timeout(self) -> float:
+    def _busy_timeout_ms(self) -> int:
         row = super().execute("PRAGMA busy_timeout").fetchone()
-        return float(row[0]) / 1000 if row else 0.0
+        return int(row[0]) if row else 0
 
 
 class _LockingCursor(sqlite3.Cursor):
@@ -175,8 +194,8 @@ class _LockingCursor(sqlite3.Cursor):
             connection._after()
 
 
-def _acquire(path: str, timeout: Callable[[], float]) -> int | None:
-    """An open file holding the exclusive lock on `path`, or None after `timeout()` seconds.
+def _acquire(path: str, timeout: float) -> int | None:
+    """An open file holding the exclusive lock on `path`, or None after `timeout` seconds.
 
     Each holder opens the file anew: a `flock` belongs to an open file, so two connections of
     one process exclude each other as two processes do. A wait that must be able to end is
@@ -193,7 +212,7 @@ def _acquire(path: str, timeout: Callable[[], float]) -> int | None:
         os.close(fd)
         raise
     waiter = _Waiter(fd)
-    if waiter.wait(timeout()):
+    if waiter.wait(timeout):
         return fd
     return None
 

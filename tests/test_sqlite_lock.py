@@ -269,3 +269,48 @@ def test_stores_in_two_processes_and_many_threads_write_through_it(sqlite_url: s
     database = sa.make_url(sqlite_url).database
     assert database is not None
     assert not locked(Path(database))
+
+
+def test_a_with_block_lets_the_lock_go_when_it_commits(database: Path) -> None:
+    connection = connect(database)
+    with connection:  # commits in C, past the connection's own commit()
+        connection.execute("BEGIN IMMEDIATE")
+        assert locked(database)
+    assert not connection.in_transaction
+    assert not connection.holds_write_lock
+    assert not locked(database)
+    connection.close()
+
+
+def test_a_writer_waits_the_busy_timeout_once_not_twice(database: Path) -> None:
+    """After its busy timeout on the lock file, a writer asks SQLite without waiting again."""
+    holder = connect(database)
+    holder.execute("BEGIN IMMEDIATE")
+    waiter = connect(database, busy_timeout=0.2)
+    asked: list[str] = []
+    waiter.set_trace_callback(asked.append)
+    errors: list[Exception] = []
+
+    def write() -> None:  # another thread: it queues on the lock file
+        try:
+            waiter.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    thread.join(10)
+    holder.execute("COMMIT")
+
+    assert [str(e) for e in errors] == ["database is locked"]
+    assert asked == [
+        "PRAGMA busy_timeout",
+        "PRAGMA busy_timeout = 0",  # SQLite's own wait is not added to the lock file's
+        "BEGIN IMMEDIATE",
+        "PRAGMA busy_timeout = 200",  # and the setting is put back
+    ]
+    assert not waiter.in_transaction
+    waiter.execute("BEGIN IMMEDIATE")  # once the holder is done, the waiter writes
+    waiter.execute("COMMIT")
+    holder.close()
+    waiter.close()
