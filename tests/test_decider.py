@@ -184,6 +184,46 @@ def test_decoding_makes_the_same_objects_as_the_constructors() -> None:
             decoded.sku = "other"  # type: ignore[misc]
 
 
+class Upper:
+    """A data descriptor that keeps what is set in upper case."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        return "" if instance is None else str(instance.__dict__[self.attribute])
+
+    def __set__(self, instance: object, value: str) -> None:
+        instance.__dict__[self.attribute] = value.upper()
+
+
+@dataclass(frozen=True)
+class Shouted:
+    sku: str = Upper()  # type: ignore[assignment]
+
+
+class NonNegative:
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a quantity is never negative")
+        object.__setattr__(self, name, value)
+
+
+@dataclass
+class Guarded(NonNegative):
+    sku: str
+    quantity: int
+
+
+def test_decoding_goes_through_descriptors_and_a_custom_setattr() -> None:
+    decider = Decider("odd", None, lambda c, s: [], lambda s, e: s, events=[Shouted, Guarded])
+    assert decider.decode("Shouted", 1, {"sku": "tea"}) == Shouted("tea")
+    assert decider.decode("Shouted", 1, {"sku": "tea"}).sku == "TEA"
+    assert decider.decode("Guarded", 1, {"sku": "tea", "quantity": 2}) == Guarded("tea", 2)
+    with pytest.raises(ValueError, match="never negative"):
+        decider.decode("Guarded", 1, {"sku": "tea", "quantity": -1})
+
+
 def test_decoding_runs_a_post_init() -> None:
     decider = Decider("checked", None, lambda c, s: [], lambda s, e: s, events=[Checked])
     assert decider.decode("Checked", 1, {"sku": "tea", "quantity": 2}) == Checked("tea", 2)
