@@ -149,6 +149,7 @@ def _handle(
     `already_done(latest)` holds is a repeat of one that succeeded: it is answered as a success
     (and records nothing)."""
     fragment = wants_fragment()
+    shown = forms.shown_version(request.form)  # a malformed one is refused before any change
     result: CommandResult[CartEvent, Cart] | None = None
     try:
         result = get_emit().handle_command(cart_id, command)
@@ -171,7 +172,7 @@ def _handle(
             anchor = f"line-{sku}"
         return see_other(url_for(".show", cart_id=cart_id, _anchor=anchor))
     if result is not None:
-        swap = _line_swap(command, result, forms.shown_version(request.form))
+        swap = _line_swap(command, result, shown)
         if swap is not None:
             target, how = swap
             line = result.state.line(sku)

@@ -93,6 +93,20 @@ def test_adding_with_htmx_answers_with_the_changed_regions_only(
     assert emit.aggregate(cart_id).version == 2
 
 
+def test_a_malformed_page_version_is_refused_before_anything_changes(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    cart_id = open_cart(client)
+    for path, data in [
+        (f"/carts/{cart_id}/items", {"sku": "TEA-CHAI", "version": "x"}),
+        (f"/carts/{cart_id}/items", {"sku": "TEA-CHAI", "version": "9" * 40}),
+    ]:
+        response = client.post(path, data=data, headers=HTMX)
+        assert response.status_code == 400
+        assert "the version of a cart" in response.text
+    assert emit.aggregate(cart_id, catch_up=True).version == 1  # only its opening
+
+
 def test_a_change_to_the_cart_the_page_showed_answers_with_the_line_alone(
     client: FlaskClient, emit: CartEmit
 ) -> None:
