@@ -23,7 +23,7 @@ HTMX_CONFIG: dict[str, Any] = {
     "allowScriptTags": False,
     # New content gets htmx's behaviour in the same moment it appears: a form swapped in is
     # never, however briefly, a plain form that a quick Enter would submit the old way. (Before
-    # htmx has arrived at all, static/js/before_htmx.js holds such a submit for it.)
+    # htmx has arrived at all, static/js/early_actions.js holds such a submit for it.)
     "defaultSettleDelay": 0,
     # "Back" loads the page afresh instead of restoring a stale snapshot of a cart.
     "historyCacheSize": 0,

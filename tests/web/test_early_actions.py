@@ -1,4 +1,4 @@
-"""A click, or "Back", that comes before htmx has taken the page over (static/js/before_htmx.js).
+"""A click, or "Back", that comes before htmx has taken the page over (static/js/early_actions.js).
 
 htmx loads after the page and starts at DOMContentLoaded; until then its forms are plain forms
 and nothing restores the addresses it pushed. Here the server holds htmx back until the test
