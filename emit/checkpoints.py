@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata
+from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, write_connection
 
 PROJECTION = "projection"
 POLICY = "policy"
@@ -112,9 +112,6 @@ class Checkpoints:
             .values(position=bind("to")),
         )
 
-    def _write(self) -> sa.Connection:
-        return self.engine.connect().execution_options(emit_write=True)
-
     # --- reading -------------------------------------------------------------------------------
 
     def _select(self) -> sa.Select[Any]:
@@ -158,7 +155,7 @@ class Checkpoints:
         connection.execute(insert.on_conflict_do_nothing())
 
     def ensure_all(self, kind: str, names: Iterable[str]) -> None:
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             for name in names:
                 self.ensure(connection, name, kind)
             connection.commit()
@@ -240,7 +237,7 @@ class Checkpoints:
         """Take or renew the lease of policy `name` for `ttl` seconds: its checkpoint if this
         owner holds it now, None if another runner's lease has not expired."""
         c = checkpoints.c
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             result = connection.execute(
                 sa.update(checkpoints)
                 .where(
@@ -260,7 +257,7 @@ class Checkpoints:
         names = list(names)
         if not names:
             return set()
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             connection.execute(
                 sa.update(checkpoints)
                 .where(c.name.in_(names), c.owner == owner)
@@ -279,7 +276,7 @@ class Checkpoints:
         names = list(names)
         if not names:
             return
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             connection.execute(
                 sa.update(checkpoints)
                 .where(c.name.in_(names), c.owner == owner)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from emit.checkpoints import database_clock, now, utc
 from emit.errors import DeadLetterBusy, DeadLetterNotFound
-from emit.sql import MAX_ID_LENGTH, metadata
+from emit.sql import MAX_ID_LENGTH, metadata, write_connection
 from emit.store import StoredEvent
 
 dead_letters = sa.Table(
@@ -66,9 +66,6 @@ class DeadLetters:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._clock = database_clock(engine)
-
-    def _write(self) -> sa.Connection:
-        return self.engine.connect().execution_options(emit_write=True)
 
     def _select(self) -> sa.Select[Any]:
         d = dead_letters.c
@@ -142,7 +139,7 @@ class DeadLetters:
         """Hold the dead letter for `ttl` seconds under `token`. Raises `DeadLetterNotFound`,
         `DeadLetterBusy` (someone else holds it)."""
         d = dead_letters.c
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             result = connection.execute(
                 sa.update(dead_letters)
                 .where(d.id == dead_letter_id, self._unclaimed())
@@ -167,7 +164,7 @@ class DeadLetters:
     def fail(self, dead_letter_id: int, token: str, *, error: str, traceback: str) -> None:
         """After a failed retry: count the attempt, keep the new error, drop the claim."""
         d = dead_letters.c
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             connection.execute(
                 sa.update(dead_letters)
                 .where(d.id == dead_letter_id, d.claimed_by == token)
@@ -185,7 +182,7 @@ class DeadLetters:
     def skip(self, dead_letter_id: int) -> DeadLetter:
         """Drop a dead letter without handling it; the one dropped. Raises
         `DeadLetterNotFound`, `DeadLetterBusy` (a retry holds it)."""
-        with self._write() as connection:
+        with write_connection(self.engine) as connection:
             dead_letter = self._get(connection, dead_letter_id)
             d = dead_letters.c
             result = connection.execute(

@@ -188,6 +188,12 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> None:
         connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
 
+def write_connection(engine: sa.Engine) -> sa.Connection:
+    """A new connection whose transactions write: on SQLite they begin `IMMEDIATE`, taking the
+    write lock at once (see `configure_sqlite`). Close it (a `with` block) when done."""
+    return engine.connect().execution_options(emit_write=True)
+
+
 def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None:
     """Create emit's tables, and `tables` (read models of projections), where they are missing.
     Safe to call from several processes at once."""
@@ -652,7 +658,7 @@ class SqlEventStore:
         if self._closed:
             raise StorageError("append", None, RuntimeError("the store is closed"))
         if self._writer is None:
-            self._writer = self.engine.connect().execution_options(emit_write=True)
+            self._writer = write_connection(self.engine)
         return self._writer
 
     def _drop_writer(self) -> None:

@@ -42,8 +42,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from emit.checkpoints import POLICY, PROJECTION, Checkpoint, Checkpoints, LeaseLost, now
 from emit.dead_letters import DeadLetter, DeadLetters
 from emit.emit import Emit
@@ -51,7 +49,7 @@ from emit.errors import DeadLetterBusy, PolicyFailed, UnknownSubscriber
 from emit.handlers import Handler
 from emit.policies import Policy, describe_error
 from emit.recorded import RecordedEvent
-from emit.sql import SqlEventStore, create_schema, storage_errors
+from emit.sql import SqlEventStore, create_schema, storage_errors, write_connection
 from emit.store import StoredEvent
 
 log = logging.getLogger("emit.subscribers")
@@ -318,7 +316,7 @@ class Subscribers:
         failed and waits for a retry (or the lease is gone)."""
         try:
             event = self.emit.decode(stored)
-            with self._connect() as connection:
+            with write_connection(self.store.engine) as connection:
                 policy.handle(connection, event)
                 self._checkpoints.advance(
                     connection, policy.name, self.owner, cursor.position, stored.position
@@ -340,7 +338,7 @@ class Subscribers:
         attempts = cursor.attempts + 1
         text = describe_error(error)
         try:
-            with self._connect() as connection:
+            with write_connection(self.store.engine) as connection:
                 if attempts >= policy.max_attempts:
                     self._dead_letters.park(
                         connection,
@@ -393,7 +391,7 @@ class Subscribers:
     def _move(self, policy: Policy[Any], cursor: _Cursor, position: int) -> None:
         """Move past events the policy does not want."""
         try:
-            with self._connect() as connection:
+            with write_connection(self.store.engine) as connection:
                 self._checkpoints.advance(
                     connection, policy.name, self.owner, cursor.position, position
                 )
@@ -408,9 +406,6 @@ class Subscribers:
         cursor.attempts = 0
         cursor.retry_at = 0.0
         self.handled += 1
-
-    def _connect(self) -> sa.Connection:
-        return self.store.engine.connect().execution_options(emit_write=True)
 
     # --- leases --------------------------------------------------------------------------------
 
@@ -499,7 +494,7 @@ class Subscribers:
         try:
             (stored,) = self.store.read_all(after=letter.position - 1, limit=1)
             event = self.emit.decode(stored)
-            with self._connect() as connection:
+            with write_connection(self.store.engine) as connection:
                 policy.handle(connection, event)
                 self._dead_letters.resolve(connection, dead_letter_id, token)
                 connection.commit()
