@@ -13,7 +13,7 @@ from emit.checkpoints import Checkpoint
 from emit.codec import CodecError
 from emit.dead_letters import DeadLetter
 from emit.decider import AggregateCreated, Decider
-from emit.emit import CommandResult, Emit, check_aggregate_id
+from emit.emit import CommandResult, Emit, check_aggregate_id, fingerprint
 from emit.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
@@ -23,13 +23,16 @@ from emit.errors import (
     DeadLetterNotFound,
     EmitError,
     EventDecodeError,
+    IdempotencyKeyReused,
     InvalidAggregateId,
+    InvalidIdempotencyKey,
     PolicyFailed,
     ProjectionError,
     ProjectionOutOfDate,
     StorageError,
     UnknownSubscriber,
     VersionOutOfRange,
+    WrongExpectedVersion,
 )
 from emit.handlers import Handler, LoggingHandler
 from emit.memory import InMemoryEventStore
@@ -42,8 +45,11 @@ from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, create_schema, make_engine
 from emit.store import (
     AppendRequest,
+    CommandAlreadyRecorded,
+    CommandKey,
     EventStore,
     NewEvent,
+    StoredCommand,
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
@@ -60,6 +66,8 @@ __all__ = [
     "Backoff",
     "Checkpoint",
     "CodecError",
+    "CommandAlreadyRecorded",
+    "CommandKey",
     "CommandRejected",
     "CommandResult",
     "ConcurrencyError",
@@ -72,8 +80,10 @@ __all__ = [
     "EventDecodeError",
     "EventStore",
     "Handler",
+    "IdempotencyKeyReused",
     "InMemoryEventStore",
     "InvalidAggregateId",
+    "InvalidIdempotencyKey",
     "LiveAggregate",
     "LoggingHandler",
     "Metadata",
@@ -90,6 +100,7 @@ __all__ = [
     "Snapshots",
     "SqlEventStore",
     "StorageError",
+    "StoredCommand",
     "StoredEvent",
     "StoredSnapshot",
     "StreamInfo",
@@ -98,7 +109,9 @@ __all__ = [
     "Timing",
     "UnknownSubscriber",
     "VersionOutOfRange",
+    "WrongExpectedVersion",
     "check_aggregate_id",
     "create_schema",
+    "fingerprint",
     "make_engine",
 ]

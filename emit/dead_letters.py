@@ -38,6 +38,10 @@ dead_letters = sa.Table(
     sa.Column("claimed_by", sa.String(MAX_ID_LENGTH)),
     sa.Column("claimed_until", sa.Float),  # seconds since 1970 by the database's clock
     sa.UniqueConstraint("subscriber", "position", name="emit_dead_letters_subscriber_position"),
+    # Ids are never reused (PostgreSQL's sequence never does): a stale page's Retry or Skip
+    # names a dead letter that is gone, never another one. Files from before are upgraded by
+    # `create_schema`.
+    sqlite_autoincrement=True,
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -13,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from emit.checkpoints import Checkpoints
-from emit.codec import CodecError, from_json, to_json
+from emit.codec import CodecError, encoder, from_json, to_json
 from emit.commit import GroupCommit
 from emit.decider import AggregateCreated, Decider
 from emit.errors import (
@@ -22,8 +23,11 @@ from emit.errors import (
     CommandRejected,
     ConcurrencyError,
     EventDecodeError,
+    IdempotencyKeyReused,
     InvalidAggregateId,
+    InvalidIdempotencyKey,
     VersionOutOfRange,
+    WrongExpectedVersion,
 )
 from emit.handlers import Handler, Handlers, LoggingHandler
 from emit.ids import new_id
@@ -35,9 +39,12 @@ from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, storage_errors
 from emit.store import (
     AppendRequest,
+    CommandAlreadyRecorded,
+    CommandKey,
     EventData,
     EventStore,
     NewEvent,
+    StoredCommand,
     StoredEvent,
     StreamInfo,
     TransactionHook,
@@ -155,19 +162,49 @@ class Emit(Generic[C, E, S]):
         command: C,
         *,
         metadata: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
     ) -> CommandResult[E, S]:
         """Decide `command` on the aggregate's current state and record the events.
 
         If another process stored events first, the command is decided again on the fresh
-        state, inside the store's transaction, so the retry cannot lose the race again.
+        state, inside the store's transaction, so the retry cannot lose the race again. That
+        suits commands whose meaning does not depend on what the sender saw ("add one mug").
+
+        `expected_version=N` is for decisions taken on a state someone was shown ("pay for this
+        cart"): the command is decided only if the aggregate is at version N in the store, not
+        just in this process's pool. Otherwise it raises `WrongExpectedVersion` (a
+        `ConcurrencyError` with the expected and the actual version), stores nothing and is not
+        decided again.
+
+        `idempotency_key=K` (a string of up to 200 characters, unique per aggregate) is recorded
+        in the same transaction as the events. The same command sent again with K, by this
+        `Emit` or any other on the store, before or after a restart, or after a commit whose
+        answer was lost, returns the first `CommandResult` (same version, same recorded events)
+        without deciding or storing anything. K with another command raises
+        `IdempotencyKeyReused`. A rejected command, or one that records no events, records no
+        key. So retrying with the same key is always safe.
+
         Raises `AggregateNotFound`, `CommandRejected` (nothing recorded; always decided on the
-        latest stored state), `ConcurrencyError` (a store that cannot resolve conflicts, after
-        `max_retries`), `ProjectionError` (nothing recorded), `StorageError`.
+        latest stored state), `WrongExpectedVersion`, `IdempotencyKeyReused`,
+        `ConcurrencyError` (a store that cannot resolve conflicts, after `max_retries`),
+        `ProjectionError` (nothing recorded), `StorageError` (its `maybe_stored` says whether
+        the command may have been stored).
         """
         started = perf_counter_ns()
         aggregate_id = aggregate.id if isinstance(aggregate, Aggregate) else aggregate
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise ValueError(
+                f"expected_version must be a version (a whole number from 0), not "
+                f"{expected_version!r}."
+            )
+        key = None if idempotency_key is None else self._command_key(idempotency_key, command)
         try:
-            result = self._handle(aggregate_id, command, metadata)
+            result = self._handle(aggregate_id, command, metadata, expected_version, key)
         except CommandRejected as rejection:
             self._handlers.command_rejected(
                 aggregate_id, command, rejection, perf_counter_ns() - started
@@ -182,12 +219,31 @@ class Emit(Generic[C, E, S]):
         return result
 
     def _handle(
-        self, aggregate_id: str, command: C, metadata: Mapping[str, Any] | None
+        self,
+        aggregate_id: str,
+        command: C,
+        metadata: Mapping[str, Any] | None,
+        expected_version: int | None,
+        key: CommandKey | None,
     ) -> CommandResult[E, S]:
         metadata_json = self._metadata_json(type(command).__name__, metadata)
         live = self._locked_live(aggregate_id)
         try:
             for attempt in range(self.max_retries + 1):
+                # 1. A key recorded already: the command happened; answer as the first time.
+                #    (Looked up after reading our version: see `CommandKey` in emit/store.py.)
+                if key is not None:
+                    recorded = self.store.find_command(aggregate_id, key.key)
+                    if recorded is not None:
+                        return self._repeated(live, recorded, key, command)
+                # 2. A caller who decided on what they saw needs the store to be there still.
+                if expected_version is not None and live.current.version != expected_version:
+                    self._catch_up(live)  # our pool may be behind the store: compare with it
+                    if live.current.version != expected_version:
+                        raise WrongExpectedVersion(
+                            aggregate_id, expected_version, live.current.version
+                        )
+                # 3. Decide.
                 try:
                     decision = _Decision(self, command, live.current, *metadata_json)
                 except CommandRejected as rejection:
@@ -203,15 +259,18 @@ class Emit(Generic[C, E, S]):
                 first = decision.first
                 if not first.events:
                     return CommandResult(aggregate_id, first.base.state, first.base.version, ())
+                # 4. Append; a stream that moved on is decided again inside the append, unless
+                #    the caller expected a version (then steps 1 and 2 answer on the next turn).
                 request = AppendRequest(
                     aggregate_id,
                     first.base.version,
                     first.new_events,
                     before_commit=self._projecting(decision.recorded),
-                    resolve=decision.resolve,
+                    resolve=decision.resolve if expected_version is None else None,
+                    command_key=key,
                 )
                 result = self._commit.append(request)
-                if isinstance(result, ConcurrencyError):
+                if isinstance(result, ConcurrencyError | CommandAlreadyRecorded):
                     self._handlers.conflict_retried(
                         aggregate_id, request.expected_version, attempt + 1
                     )
@@ -248,6 +307,37 @@ class Emit(Generic[C, E, S]):
         finally:
             self._done(live)
         raise ConcurrencyError(aggregate_id, live.current.version, None)
+
+    def _repeated(
+        self, live: LiveAggregate[S], recorded: StoredCommand, key: CommandKey, command: C
+    ) -> CommandResult[E, S]:
+        """The result the command recorded under `key` had, read back from the store."""
+        if recorded.fingerprint != key.fingerprint:
+            raise IdempotencyKeyReused(
+                live.current.id,
+                key.key,
+                "a command of another type or with other fields",
+                _describe(command),
+            )
+        aggregate_id = recorded.stream_id
+        events = self.store.read_stream(
+            aggregate_id, after=recorded.first_version - 1, up_to=recorded.last_version
+        )
+        if live.current.version == recorded.last_version:
+            state = live.current.state
+        else:
+            state = self._replay(aggregate_id, recorded.last_version)[1]
+        self._catch_up(live)  # it was stored by someone, maybe not by us: the pool follows
+        return CommandResult(aggregate_id, state, recorded.last_version, self._recorded_all(events))
+
+    def _command_key(self, idempotency_key: str, command: C) -> CommandKey:
+        if not isinstance(idempotency_key, str):
+            raise InvalidIdempotencyKey(idempotency_key, "it must be a string")
+        if not idempotency_key or len(idempotency_key) > MAX_AGGREGATE_ID_LENGTH:
+            raise InvalidIdempotencyKey(
+                idempotency_key, f"it must have 1 to {MAX_AGGREGATE_ID_LENGTH} characters"
+            )
+        return CommandKey(idempotency_key, fingerprint(command))
 
     def _locked_live(self, aggregate_id: str) -> LiveAggregate[S]:
         """The aggregate's live entry, taken for a command (the pool keeps it until `_done`)
@@ -627,6 +717,24 @@ _COMMAND_JSON: dict[str, str] = {}
 _UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)
 
 
+def fingerprint(command: object) -> str:
+    """A digest of a command's type and fields: what tells a repeated command (same key, same
+    fingerprint) from a key reused for another one. Commands are encoded like events where
+    they can be; a command of a type the codec does not know is described by its `repr`."""
+    kind: Any = type(command)
+    try:
+        fields = to_json(encoder(kind)(command))
+    except (CodecError, TypeError, ValueError):
+        fields = repr(command)
+    text = f"{kind.__module__}.{kind.__qualname__}:{fields}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _describe(command: object) -> str:
+    text = repr(command)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
 def check_aggregate_id(aggregate_id: object) -> str:
     """Return the id if it can name an aggregate, else raise `InvalidAggregateId`."""
     if not isinstance(aggregate_id, str):
@@ -657,4 +765,4 @@ def _metadata_of(document: dict[str, Any], timestamp: datetime) -> Metadata:
     )
 
 
-__all__: Sequence[str] = ("CommandResult", "Emit", "check_aggregate_id")
+__all__: Sequence[str] = ("CommandResult", "Emit", "check_aggregate_id", "fingerprint")

@@ -72,6 +72,44 @@ class ConcurrencyError(EmitError):
         )
 
 
+class WrongExpectedVersion(ConcurrencyError):
+    """A command sent with `expected_version` found the aggregate at another version in the
+    store: the caller decided on a state that is no longer the latest. Nothing was stored and
+    the command was not decided again; show the caller the fresh state and let them choose."""
+
+    def __init__(self, aggregate_id: str, expected_version: int, actual_version: int) -> None:
+        EmitError.__init__(
+            self,
+            f"Aggregate {aggregate_id!r} is at version {actual_version}, not at the expected "
+            f"version {expected_version}: it changed since the caller looked. Nothing was stored.",
+        )
+        self.aggregate_id = aggregate_id
+        self.expected_version = expected_version
+        self.actual_version: int = actual_version
+
+
+class IdempotencyKeyReused(EmitError, ValueError):
+    """An idempotency key already recorded for an aggregate came with a different command: a
+    key names one command, so a new command needs a new key. Nothing was decided or stored."""
+
+    def __init__(self, aggregate_id: str, key: str, first_command: str, command: str) -> None:
+        self.aggregate_id = aggregate_id
+        self.key = key
+        super().__init__(
+            f"Idempotency key {key!r} of aggregate {aggregate_id!r} was first used for "
+            f"another command ({first_command}); it came again with {command}. Send a new "
+            "command with a new key."
+        )
+
+
+class InvalidIdempotencyKey(EmitError, ValueError):
+    """An idempotency key that is not a non-empty string of at most 200 characters."""
+
+    def __init__(self, key: object, reason: str) -> None:
+        self.key = key
+        super().__init__(f"Invalid idempotency key {key!r}: {reason}.")
+
+
 class VersionOutOfRange(EmitError, ValueError):
     """A replay asked for a version the aggregate does not have."""
 
@@ -105,12 +143,24 @@ class EventDecodeError(EmitError):
 
 class StorageError(EmitError):
     """The event store failed; `operation` says what it was doing, `__cause__` holds the driver's
-    error. When an append raises this, the command was not acknowledged: it may or may not have
-    been stored (the connection can fail after the commit), so read the stream before retrying."""
+    error.
 
-    def __init__(self, operation: str, aggregate_id: str | None, cause: BaseException) -> None:
+    `maybe_stored` is true when the failure came after the store was asked to commit (the
+    commit's answer was lost, the connection died while it ran): the command may have been
+    stored. Otherwise nothing was. Either way, sending the command again with the same
+    `idempotency_key` is safe: a stored one is answered as the first time, not stored twice."""
+
+    def __init__(
+        self,
+        operation: str,
+        aggregate_id: str | None,
+        cause: BaseException,
+        *,
+        maybe_stored: bool = False,
+    ) -> None:
         self.operation = operation
         self.aggregate_id = aggregate_id
+        self.maybe_stored = maybe_stored
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
         self.__cause__ = cause  # also when it is returned as an append's result, not raised

@@ -13,7 +13,9 @@ from emit.errors import ConcurrencyError
 from emit.store import (
     AppendRequest,
     AppendResult,
+    CommandAlreadyRecorded,
     EventData,
+    StoredCommand,
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
@@ -30,6 +32,7 @@ class InMemoryEventStore:
         self._streams: dict[str, list[StoredEvent]] = {}
         self._created: dict[str, datetime] = {}
         self._snapshots: dict[tuple[str, str], dict[int, StoredSnapshot]] = {}
+        self._commands: dict[tuple[str, str], StoredCommand] = {}
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)
@@ -52,6 +55,11 @@ class InMemoryEventStore:
     def _append(self, request: AppendRequest) -> AppendResult:
         stream = self._streams.get(request.stream_id, [])
         expected, new_events = request.expected_version, request.events
+        key = request.command_key
+        if key is not None:
+            recorded = self._commands.get((request.stream_id, key.key))
+            if recorded is not None:
+                return CommandAlreadyRecorded(recorded)
         if len(stream) != expected:
             conflict = ConcurrencyError(request.stream_id, expected, len(stream))
             if request.resolve is None or len(stream) < expected or expected == 0:
@@ -89,6 +97,10 @@ class InMemoryEventStore:
             self._created[request.stream_id] = now
         stream.extend(stored)
         self._log.extend(stored)
+        if key is not None:
+            self._commands[(request.stream_id, key.key)] = StoredCommand(
+                request.stream_id, key.key, key.fingerprint, stored[0].version, stored[-1].version
+            )
         return stored
 
     def read_stream(
@@ -130,6 +142,10 @@ class InMemoryEventStore:
     def head_position(self) -> int:
         with self._lock:
             return len(self._log)
+
+    def find_command(self, stream_id: str, key: str) -> StoredCommand | None:
+        with self._lock:
+            return self._commands.get((stream_id, key))
 
     def write_snapshot(self, snapshot: StoredSnapshot) -> None:
         with self._lock:

@@ -46,8 +46,10 @@ from emit.sqlite_lock import LockingConnection
 from emit.store import (
     AppendRequest,
     AppendResult,
+    CommandAlreadyRecorded,
     EventData,
     NewEvent,
+    StoredCommand,
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
@@ -97,6 +99,18 @@ head = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+# Idempotency keys: one row per command sent with a key, written in its append's transaction.
+# The primary key makes a key unique per stream; rows live as long as the events they name.
+commands = sa.Table(
+    "emit_commands",
+    metadata,
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("idempotency_key", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("first_version", sa.Integer, nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
 )
 
 snapshots = sa.Table(
@@ -205,11 +219,36 @@ def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None
         else:
             own = [table for table in metadata.sorted_tables if table is not head]
         metadata.create_all(connection, tables=own, checkfirst=True)
+        if engine.dialect.name == "sqlite":
+            _upgrade_sqlite_autoincrement(connection, own)
         for table in sa.schema.sort_tables(tables):
             table.create(connection, checkfirst=True)
         if head in own:
             insert = postgresql.insert(head).values(id=1, position=0).on_conflict_do_nothing()
             connection.execute(insert)
+
+
+def _upgrade_sqlite_autoincrement(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
+    """Give tables that now ask for AUTOINCREMENT (ids never reused, such as dead letters') that
+    keyword in a SQLite file made before they did: a new table with the old rows. Without it,
+    SQLite hands a deleted row's id to the next row, and a stale page's button naming that id
+    would act on another row. Runs in `create_schema`'s write transaction."""
+    for table in tables:
+        if not table.dialect_options["sqlite"]["autoincrement"]:
+            continue
+        found = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+        ).scalar_one_or_none()
+        if found is None or "AUTOINCREMENT" in found.upper():
+            continue
+        old = f"{table.name}_before_autoincrement"
+        connection.exec_driver_sql(f'ALTER TABLE "{table.name}" RENAME TO "{old}"')
+        table.create(connection)
+        columns = ", ".join(f'"{column.name}"' for column in table.columns)
+        connection.exec_driver_sql(
+            f'INSERT INTO "{table.name}" ({columns}) SELECT {columns} FROM "{old}"'
+        )
+        connection.exec_driver_sql(f'DROP TABLE "{old}"')
 
 
 def _dialect_insert(engine: sa.Engine) -> Any:
@@ -310,9 +349,27 @@ class _Statements:
             .offset(bind("offset"))  # SQLite's compiler insists on an OFFSET after a bound LIMIT
         )
         self.count_streams = sql(sa.select(sa.func.count()).select_from(streams))
+        self.insert_command = sql(
+            sa.insert(commands).values(
+                stream_id=bind("stream_id"),
+                idempotency_key=bind("key"),
+                fingerprint=bind("fingerprint"),
+                first_version=bind("first_version"),
+                last_version=bind("last_version"),
+            )
+        )
+        self.find_command = sql(
+            sa.select(commands.c.fingerprint, commands.c.first_version, commands.c.last_version)
+            .where(commands.c.stream_id == bind("stream_id"))
+            .where(commands.c.idempotency_key == bind("key"))
+        )
         if dialect.name == "postgresql":
             self.append_new, self.append_next = (
                 _append_alone(sql(claim.returning(streams.c.version)))
+                for claim in (create_stream, advance_stream)
+            )
+            self.append_new_keyed, self.append_next_keyed = (
+                _append_alone(sql(claim.returning(streams.c.version)), keyed=True)
                 for claim in (create_stream, advance_stream)
             )
         self.write_snapshot = sql(
@@ -333,12 +390,23 @@ class _Statements:
         )
 
 
-def _append_alone(claim: str) -> str:
+def _append_alone(claim: str, *, keyed: bool = False) -> str:
     """PostgreSQL: claim the stream, bump the head and insert the events in one statement,
-    which is a transaction of its own. If the claim finds the stream at another version, the
-    statement changes nothing and returns no rows. (Written as SQL: Core has no compact form for
-    a data-modifying WITH that feeds an INSERT from unnested arrays.)"""
-    return f"""WITH claim AS ({claim}),
+    which is a transaction of its own; `keyed`, also record the command's idempotency key. If
+    the claim finds the stream at another version, the statement changes nothing and returns no
+    rows. (Written as SQL: Core has no compact form for a data-modifying WITH that feeds an
+    INSERT from unnested arrays.)"""
+    key = (
+        """
+command AS (
+    INSERT INTO emit_commands
+        (stream_id, idempotency_key, fingerprint, first_version, last_version)
+    SELECT %(stream_id)s, %(key)s, %(fingerprint)s, %(expected)s + 1, %(version)s FROM claim
+),"""
+        if keyed
+        else ""
+    )
+    return f"""WITH claim AS ({claim}),{key}
 head AS (
     UPDATE emit_head SET position = position + %(count)s
     WHERE id = 1 AND EXISTS (SELECT FROM claim)
@@ -499,13 +567,27 @@ class SqlEventStore:
             "datas": [e.data for e in new_events],
             "metadatas": [e.metadata for e in new_events],
         }
+        key = request.command_key
+        if key is None:
+            statement = self._sql.append_next if expected else self._sql.append_new
+        else:
+            statement = self._sql.append_next_keyed if expected else self._sql.append_new_keyed
+            params["key"] = key.key
+            params["fingerprint"] = key.fingerprint
         driver.autocommit = True  # the statement is its own transaction
         try:
             with driver.cursor() as cursor:
-                cursor.execute(self._sql.append_next if expected else self._sql.append_new, params)
+                cursor.execute(statement, params)
                 positions = sorted(int(row[0]) for row in cursor.fetchall())
+        except Exception as error:
+            if driver.broken:
+                # The statement went out and its answer did not come back: it commits on its
+                # own, so it may have been stored.
+                raise _CommitFailed(error) from error
+            raise
         finally:
-            driver.autocommit = False
+            if not driver.broken:
+                driver.autocommit = False
         if not positions:
             return None
         return _stored_events(request.stream_id, expected, positions[0], new_events, now)
@@ -577,6 +659,21 @@ class SqlEventStore:
             cursor.execute(self._sql.insert_event, rows[0])  # psycopg pipelines executemany:
         else:  # two more round trips for one row
             cursor.executemany(self._sql.insert_event, rows)
+        keys = [
+            {
+                "stream_id": requests[index].stream_id,
+                "key": key.key,
+                "fingerprint": key.fingerprint,
+                "first_version": claims[index][0] + 1,
+                "last_version": claims[index][0] + len(claims[index][1]),
+            }
+            for index in claimed
+            if (key := requests[index].command_key) is not None
+        ]
+        if len(keys) == 1:
+            cursor.execute(self._sql.insert_command, keys[0])
+        elif keys:
+            cursor.executemany(self._sql.insert_command, keys)
         for index in claimed:
             hook = requests[index].before_commit
             if hook is not None:
@@ -604,6 +701,11 @@ class SqlEventStore:
         cursor.execute(self._sql.lock_stream, {"stream_id": request.stream_id})
         row = cursor.fetchone()
         actual = 0 if row is None else int(row[0])
+        if request.command_key is not None:
+            # Holding the stream now, so a request with this key that moved it has committed.
+            recorded = self._find_command(cursor, request.stream_id, request.command_key.key)
+            if recorded is not None:
+                return CommandAlreadyRecorded(recorded)
         conflict = ConcurrencyError(request.stream_id, request.expected_version, actual)
         if (
             request.resolve is None
@@ -735,6 +837,21 @@ class SqlEventStore:
     def head_position_in(self, connection: sa.Connection) -> int:
         """`head_position` inside the caller's transaction on `connection` (see `transaction`)."""
         return int(connection.exec_driver_sql(self._sql.head).scalar_one())
+
+    def find_command(self, stream_id: str, key: str) -> StoredCommand | None:
+        with self._raw_connection("look up an idempotency key", stream_id) as connection:
+            cursor = connection.cursor()
+            try:
+                return self._find_command(cursor, stream_id, key)
+            finally:
+                cursor.close()
+
+    def _find_command(self, cursor: Any, stream_id: str, key: str) -> StoredCommand | None:
+        cursor.execute(self._sql.find_command, {"stream_id": stream_id, "key": key})
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return StoredCommand(stream_id, key, row[0], int(row[1]), int(row[2]))
 
     def stream_version(self, stream_id: str) -> int:
         rows = self._query(
@@ -886,20 +1003,26 @@ def storage_errors(operation: str, aggregate_id: str | None = None) -> Iterator[
 class _CommitFailed(Exception):
     """The driver failed while committing: the transaction may or may not be stored."""
 
-    def __init__(self, error: Exception, results: list[AppendResult]) -> None:
+    def __init__(self, error: Exception, results: list[AppendResult] | None = None) -> None:
         super().__init__(str(error))
         self.error = error
-        self.results = results  # what each request would have got
+        self.results = results  # what each request would have got; None: its events
 
     def results_for(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
-        """A `StorageError` for each request that was to store events; the others keep their
-        result (a conflict, a resolver's refusal or its "nothing to append")."""
+        """A `StorageError` saying "maybe stored" for each request that was to store events;
+        the others keep their result (a conflict, a resolver's refusal or its "nothing to
+        append")."""
+        if self.results is None:
+            return [self._error(request) for request in requests]
         return [
-            StorageError("commit appended events", request.stream_id, self.error)
-            if isinstance(result, list) and result
-            else result
+            self._error(request) if isinstance(result, list) and result else result
             for request, result in zip(requests, self.results, strict=True)
         ]
+
+    def _error(self, request: AppendRequest) -> StorageError:
+        return StorageError(
+            "commit appended events", request.stream_id, self.error, maybe_stored=True
+        )
 
 
 def _is_driver_error(error: BaseException) -> bool:

@@ -12,6 +12,12 @@ Guarantees every store gives:
 - Global positions are 1, 2, 3, ... across all streams with no gap, in commit order: a reader of
   `read_all(after=p)` never misses an event that commits later with a smaller position.
 - When `append_many` returns, the events are durable.
+- A request with a `CommandKey` records it with its events, in the same transaction. A request
+  whose key the stream already recorded stores nothing and gets `CommandAlreadyRecorded` in its
+  place: checked while the request holds the stream, so two requests with one key never both
+  store. (A request that finds the stream at its expected version may skip that check: the
+  caller looked the key up after reading that version, and a key is only recorded with events,
+  which would have moved the stream.) `find_command` reads a recorded key back.
 - Snapshots are a cache beside the events, never the truth: `read_snapshot` returns the latest
   snapshot written with a given key at or below a version, or None. Losing one costs a replay.
 """
@@ -77,6 +83,36 @@ class StoredSnapshot:
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class CommandKey:
+    """An idempotency key for one stream, and the fingerprint of the command it names (so the
+    same key with another command is told apart from a repeat)."""
+
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    """A command recorded under its idempotency key: it stored the stream's versions
+    `first_version` to `last_version`."""
+
+    stream_id: str
+    key: str
+    fingerprint: str
+    first_version: int
+    last_version: int
+
+
+class CommandAlreadyRecorded(Exception):
+    """An append's result when its idempotency key is recorded for the stream already: nothing
+    was stored. `Emit` answers it with the first command's result; callers never see it."""
+
+    def __init__(self, command: StoredCommand) -> None:
+        super().__init__(f"Command {command.key!r} of {command.stream_id!r} is recorded already.")
+        self.command = command
+
+
 # Runs inside the append's transaction, after the events are written and before the commit, with
 # the store's connection (None for the in-memory store). If it raises, nothing is committed.
 TransactionHook = Callable[[Any, Sequence[StoredEvent]], None]
@@ -106,10 +142,11 @@ class AppendRequest:
     events: Sequence[NewEvent]
     before_commit: TransactionHook | None = None
     resolve: Resolver | None = None
+    command_key: CommandKey | None = None
 
 
 # The stored events, or the error that kept this request out: a `ConcurrencyError`, a
-# `StorageError`, or whatever its `before_commit` hook raised.
+# `CommandAlreadyRecorded`, a `StorageError`, or whatever its `before_commit` hook raised.
 AppendResult = list[StoredEvent] | Exception
 
 
@@ -122,7 +159,8 @@ class EventStore(Protocol):
         failing hook, a store error) leaves the others unaffected and is stored not at all.
         A request for a stream that an earlier request of the same call appends to gets a
         `ConcurrencyError`, unresolved (`GroupCommit` never sends such a call). If the commit
-        itself fails, every request gets a `StorageError`: it may or may not be stored."""
+        itself fails, every request that was to store events gets a `StorageError` with
+        `maybe_stored` set: it may or may not be stored."""
         ...
 
     def read_stream(
@@ -166,6 +204,10 @@ class EventStore(Protocol):
 
     def head_position(self) -> int:
         """The position of the last committed event; 0 for an empty store."""
+        ...
+
+    def find_command(self, stream_id: str, key: str) -> StoredCommand | None:
+        """The command recorded under idempotency key `key` for the stream, if any."""
         ...
 
     def close(self) -> None: ...

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
-from emit import EventStore, InMemoryEventStore, SqlEventStore
+from emit import Emit, EventStore, InMemoryEventStore, SqlEventStore
+from tests.account import Account, account
 
 # CI must not turn red at random: property tests explore the same examples on every run there.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -68,6 +71,31 @@ def any_store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
     store.close()
 
 
+AccountEmit = Emit[Any, Any, Account]
+Factory = Callable[..., AccountEmit]
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_emit(request: pytest.FixtureRequest) -> Iterator[Factory]:
+    """Opens an `Emit` on the store under test; every call opens a new one on the same data."""
+    opened: list[EventStore] = []
+    memory = InMemoryEventStore()
+    url = (
+        None
+        if request.param == "memory"
+        else request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    )
+
+    def factory(**options: Any) -> AccountEmit:
+        store: EventStore = memory if url is None else SqlEventStore(url)
+        opened.append(store)
+        return Emit(account, store=store, **options)
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each SQL database emit supports, in turn."""
@@ -79,3 +107,18 @@ def _psycopg(url: str) -> str:
     return (
         sa.make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     )
+
+
+def fail_after_commits(store: SqlEventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the store's commits reach the disk and then fail, as when a commit's answer is
+    lost: the caller cannot tell it happened. `monkeypatch.undo()` ends it."""
+    commit = store._commit
+
+    def commit_then_fail(driver_commit: Any, results: Any) -> None:
+        def reached_the_disk_then_failed() -> None:
+            driver_commit()
+            raise sqlite3.OperationalError("disk I/O error")
+
+        commit(reached_the_disk_then_failed, results)
+
+    monkeypatch.setattr(store, "_commit", commit_then_fail)

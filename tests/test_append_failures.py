@@ -30,6 +30,7 @@ from emit.handlers import Handler
 from emit.ids import new_id
 from emit.store import AppendResult, append_one
 from tests.account import Account, Deposit, Deposited, account
+from tests.conftest import fail_after_commits
 
 
 def noted(n: int = 0) -> NewEvent:
@@ -170,16 +171,7 @@ def test_a_failed_commit_fails_every_request_and_stores_nothing_twice(
     for stream in ("a", "b", "c"):
         append_one(sql_store, AppendRequest(stream, 0, [noted(1)]))
 
-    commit = sql_store._commit
-
-    def commit_then_fail(driver_commit: Any, results: Any) -> None:
-        def reached_the_disk_then_failed() -> None:
-            driver_commit()
-            raise sqlite3.OperationalError("disk I/O error")
-
-        commit(reached_the_disk_then_failed, results)
-
-    monkeypatch.setattr(sql_store, "_commit", commit_then_fail)
+    fail_after_commits(sql_store, monkeypatch)
     # With resolvers, a retry of a stored request would be resolved and stored a second time.
     requests = [
         AppendRequest("a", 1, [noted(2)], resolve=lambda newer: [noted(2)]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,36 +23,12 @@ from emit import (
     InMemoryEventStore,
     InvalidAggregateId,
     NewEvent,
-    SqlEventStore,
     StorageError,
     VersionOutOfRange,
 )
 from emit.store import AppendResult, append_one
 from tests.account import Account, Close, Deposit, Deposited, Opened, Withdraw, account
-
-AccountEmit = Emit[Any, Any, Account]
-Factory = Callable[..., AccountEmit]
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def make_emit(request: pytest.FixtureRequest) -> Iterator[Factory]:
-    """Opens an `Emit` on the store under test; every call opens a new one on the same data."""
-    opened: list[EventStore] = []
-    memory = InMemoryEventStore()
-    url = (
-        None
-        if request.param == "memory"
-        else request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-    )
-
-    def factory(**options: Any) -> AccountEmit:
-        store: EventStore = memory if url is None else SqlEventStore(url)
-        opened.append(store)
-        return Emit(account, store=store, **options)
-
-    yield factory
-    for store in opened:
-        store.close()
+from tests.conftest import AccountEmit, Factory
 
 
 @pytest.fixture

@@ -11,12 +11,15 @@ import sqlalchemy as sa
 
 from emit import (
     AppendRequest,
+    CommandAlreadyRecorded,
+    CommandKey,
     ConcurrencyError,
     EventStore,
     InMemoryEventStore,
     NewEvent,
     SqlEventStore,
     StorageError,
+    StoredCommand,
     StoredEvent,
     StoredSnapshot,
 )
@@ -516,3 +519,42 @@ def test_a_sqlite_file_made_by_an_earlier_emit_keeps_working(sqlite_url: str) ->
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT position FROM emit_head").fetchall() == [(2,)]
     connection.close()
+
+
+# --- idempotency keys ---------------------------------------------------------------------------
+
+
+def test_a_command_key_is_recorded_with_its_events(open_store: StoreFactory) -> None:
+    store = open_store()
+    append(store, "a", 0)
+    key = CommandKey("k1", "f" * 64)
+    append_one(store, AppendRequest("a", 1, [new(), new()], command_key=key))
+    for reader in (store, open_store()):  # and read back by another store on the same data
+        assert reader.find_command("a", "k1") == StoredCommand("a", "k1", "f" * 64, 2, 3)
+        assert reader.find_command("a", "k2") is None
+        assert reader.find_command("b", "k1") is None
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_recorded_key_keeps_a_request_out_even_with_a_resolver(
+    store: EventStore, batch: int
+) -> None:
+    """Checked while the request holds the stream: a repeat racing its original finds the
+    original's key, and its resolver is never asked."""
+    append(store, "a", 0)
+    key = CommandKey("k1", "f" * 64)
+    append_one(store, AppendRequest("a", 1, [new()], command_key=key))
+    asked: list[object] = []
+
+    def resolve(newer: object) -> list[NewEvent]:
+        asked.append(newer)
+        return [new()]
+
+    others = [AppendRequest(f"other{n}", 0, [new()]) for n in range(batch - 1)]
+    repeat = AppendRequest("a", 1, [new()], resolve=resolve, command_key=key)
+    results = store.append_many([*others, repeat])
+    assert isinstance(results[-1], CommandAlreadyRecorded)
+    assert results[-1].command == StoredCommand("a", "k1", "f" * 64, 2, 2)
+    assert all(isinstance(r, list) and r for r in results[:-1])
+    assert asked == []
+    assert store.stream_version("a") == 2
