@@ -16,6 +16,7 @@ from hypothesis import settings
 
 from emit import Emit, EventStore, InMemoryEventStore, SqlEventStore
 from tests.account import Account, account
+from tests.faultproxy import FaultProxy
 
 # CI must not turn red at random: property tests explore the same examples on every run there.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -122,3 +123,11 @@ def fail_after_commits(store: SqlEventStore, monkeypatch: pytest.MonkeyPatch) ->
         commit(reached_the_disk_then_failed, results)
 
     monkeypatch.setattr(store, "_commit", commit_then_fail)
+
+
+@pytest.fixture
+def pg_proxy(postgres_url: str) -> Iterator[FaultProxy]:
+    """A `FaultProxy` (tests/faultproxy.py) in front of the test server, passing traffic;
+    `pg_proxy.url` is `postgres_url` (private schema included) through it."""
+    with FaultProxy.in_front_of(postgres_url) as proxy:
+        yield proxy
