@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -232,7 +233,8 @@ class _Client:
         cart_id = self.cart_ids[self.sent % len(self.cart_ids)]
         sku = SKUS[(self.sent // len(self.cart_ids)) % len(SKUS)]
         self.sent += 1
-        form = {"csrf_token": self.token, "sku": sku, "quantity": "1"}
+        # Each form a page draws carries a key of its own (emit looks it up: the real path).
+        form = {"csrf_token": self.token, "sku": sku, "quantity": "1", "key": secrets.token_hex(8)}
         body = urlencode({**form, "version": self.versions[cart_id]}).encode()
         request = (
             f"POST /carts/{cart_id}/items HTTP/1.1\r\n"

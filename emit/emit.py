@@ -129,14 +129,25 @@ class Emit(Generic[C, E, S]):
     # --- commands ------------------------------------------------------------------------------
 
     def create(
-        self, aggregate_id: str, *, metadata: Mapping[str, Any] | None = None
+        self,
+        aggregate_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Aggregate[S]:
         """Create an aggregate by recording its genesis events.
 
-        Raises `AggregateAlreadyExists` if the id is taken, `InvalidAggregateId` for an empty,
+        With `idempotency_key`, creating it again with the same key (a resent form) returns the
+        aggregate as it was created instead of raising. Raises `AggregateAlreadyExists` if the
+        id is taken (by another key, or without one), `InvalidAggregateId` for an empty,
         overlong or unprintable id.
         """
         check_aggregate_id(aggregate_id)
+        key = (
+            None
+            if idempotency_key is None
+            else self._command_key(idempotency_key, _Create(aggregate_id))
+        )
         genesis = list(self.decider.genesis_events(aggregate_id))
         state = self.decider.fold(self.decider.initial_state, genesis)
         _, metadata_json = self._metadata_json("create", metadata)
@@ -145,10 +156,15 @@ class Emit(Generic[C, E, S]):
             0,
             [self._new_event(e, metadata_json) for e in genesis],
             before_commit=self._projecting(self._recorded_all),
+            command_key=key,
         )
         result = self._commit.append(request)
-        if isinstance(result, ConcurrencyError):
-            raise AggregateAlreadyExists(aggregate_id) from None
+        if isinstance(result, ConcurrencyError | CommandAlreadyRecorded):
+            recorded = None if key is None else self.store.find_command(aggregate_id, key.key)
+            if recorded is None or key is None or recorded.fingerprint != key.fingerprint:
+                raise AggregateAlreadyExists(aggregate_id) from None
+            version = recorded.last_version
+            return Aggregate(aggregate_id, version, self._replay(aggregate_id, version)[1])
         if isinstance(result, Exception):
             raise result
         aggregate = Aggregate(aggregate_id, len(genesis), state)
@@ -330,7 +346,7 @@ class Emit(Generic[C, E, S]):
         self._catch_up(live)  # it was stored by someone, maybe not by us: the pool follows
         return CommandResult(aggregate_id, state, recorded.last_version, self._recorded_all(events))
 
-    def _command_key(self, idempotency_key: str, command: C) -> CommandKey:
+    def _command_key(self, idempotency_key: str, command: object) -> CommandKey:
         if not isinstance(idempotency_key, str):
             raise InvalidIdempotencyKey(idempotency_key, "it must be a string")
         if not idempotency_key or len(idempotency_key) > MAX_AGGREGATE_ID_LENGTH:
@@ -708,6 +724,13 @@ class _Variant(Generic[E, S]):
 
     def after(self) -> Aggregate[S]:
         return Aggregate(self.base.id, self.base.version + len(self.events), self.state)
+
+
+@dataclass(frozen=True, slots=True)
+class _Create:
+    """What `create` records under an idempotency key: the creation of this aggregate."""
+
+    aggregate_id: str
 
 
 # The end of the metadata document of each command type's events, as JSON text.

@@ -18,9 +18,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from emit.errors import CommandRejected, WrongExpectedVersion
+
 if TYPE_CHECKING:
     from emit.emit import CommandResult
-    from emit.errors import CommandRejected
     from emit.pool import Aggregate
     from emit.recorded import RecordedEvent
 
@@ -105,12 +106,14 @@ class LoggingHandler(Handler):
     def command_failed(
         self, aggregate_id: str, command: object, error: Exception, duration_ns: int
     ) -> None:
-        level = max(self.level, logging.WARNING)
+        # A caller's stale view is an expected outcome, like a rejection; the rest is trouble.
+        stale = isinstance(error, WrongExpectedVersion)
+        level = self.level if stale else max(self.level, logging.WARNING)
         if not self.logger.isEnabledFor(level):
             return
         self._log(
             level,
-            "command failed",
+            "command refused as stale" if stale else "command failed",
             aggregate=aggregate_id,
             command=type(command).__name__,
             error=f"{type(error).__name__}: {error}",

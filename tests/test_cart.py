@@ -12,6 +12,7 @@ from webapp.cart import (
     CartCheckedOut,
     CartOpened,
     ChangeQuantity,
+    ChangeQuantityBy,
     CheckOut,
     ItemAdded,
     Line,
@@ -150,3 +151,36 @@ def test_a_cart_that_was_never_opened_accepts_nothing() -> None:
 def test_the_genesis_opens_the_cart() -> None:
     (opened,) = cart_decider.genesis_events("c9")
     assert cart_decider.fold(Cart(), [opened]) == Cart(cart_id="c9", status="open")
+
+
+def test_one_more_and_one_fewer_change_the_quantity_from_what_it_is_now() -> None:
+    """Relative: two people pressing "+" on a line of 2 leave 4, not 3."""
+    given(cart_decider, OPENED, BEANS).when(ChangeQuantityBy("BEAN-250", 1)).then(
+        QuantityChanged("BEAN-250", "Coffee beans, 250 g", 1290, 2, 3)
+    )
+    given(
+        cart_decider, OPENED, BEANS, QuantityChanged("BEAN-250", "Coffee beans, 250 g", 1290, 2, 3)
+    ).when(ChangeQuantityBy("BEAN-250", 1)).then(
+        QuantityChanged("BEAN-250", "Coffee beans, 250 g", 1290, 3, 4)
+    )
+    given(cart_decider, OPENED, BEANS).when(ChangeQuantityBy("BEAN-250", -1)).then(
+        QuantityChanged("BEAN-250", "Coffee beans, 250 g", 1290, 2, 1)
+    )
+
+
+def test_one_fewer_of_the_last_one_removes_the_line() -> None:
+    given(cart_decider, OPENED, BEANS).when(ChangeQuantityBy("BEAN-250", -2)).then(
+        LineRemoved("BEAN-250", "Coffee beans, 250 g", 1290, 2)
+    )
+
+
+def test_a_relative_change_past_the_limits_or_on_no_line_is_rejected() -> None:
+    given(cart_decider, OPENED, BEANS).when(ChangeQuantityBy("BEAN-250", -3)).then_rejected(
+        "holds 2; it cannot lose 3"
+    )
+    given(cart_decider, OPENED, BEANS).when(ChangeQuantityBy("BEAN-250", 98)).then_rejected(
+        "at most 99 of one product; this one already has 2"
+    )
+    given(cart_decider, OPENED).when(ChangeQuantityBy("BEAN-250", 1)).then_rejected(
+        "not in the cart"
+    )

@@ -38,6 +38,15 @@ class ChangeQuantity:
 
 
 @dataclass(frozen=True)
+class ChangeQuantityBy:
+    """Change a line's quantity by `by` (one more, one fewer), whatever it is now; reaching 0
+    removes the line. Two people pressing "+" at once get one more each."""
+
+    sku: str
+    by: int
+
+
+@dataclass(frozen=True)
 class RemoveLine:
     sku: str
 
@@ -47,7 +56,7 @@ class CheckOut:
     pass
 
 
-CartCommand = AddItem | ChangeQuantity | RemoveLine | CheckOut
+CartCommand = AddItem | ChangeQuantity | ChangeQuantityBy | RemoveLine | CheckOut
 
 # --- events: what happened, with what a history view needs to tell it -------------------------
 
@@ -184,6 +193,23 @@ def make_decide(
                     return [LineRemoved(sku, line.name, line.unit_price, line.quantity)]
                 _check_quantity(quantity)
                 if quantity == line.quantity:
+                    return []
+                return [QuantityChanged(sku, line.name, line.unit_price, line.quantity, quantity)]
+            case ChangeQuantityBy(sku, by):
+                line = cart.line(sku)
+                if line is None:
+                    raise CommandRejected("That product is not in the cart.")
+                quantity = line.quantity + by
+                if quantity == 0:
+                    return [LineRemoved(sku, line.name, line.unit_price, line.quantity)]
+                if quantity < 0:
+                    raise CommandRejected(f"This line holds {line.quantity}; it cannot lose {-by}.")
+                if quantity > MAX_QUANTITY:
+                    raise CommandRejected(
+                        f"A cart holds at most {MAX_QUANTITY} of one product; "
+                        f"this one already has {line.quantity}."
+                    )
+                if by == 0:
                     return []
                 return [QuantityChanged(sku, line.name, line.unit_price, line.quantity, quantity)]
             case RemoveLine(sku):

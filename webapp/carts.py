@@ -9,16 +9,24 @@ or changing a quantity, the commonest actions, answer with less when the page sh
 as it was just before (htmx sends the version the page shows with every action): the one line,
 and out of band the panel's version, its total and checkout, the badge and the product card.
 Either way a reload shows the cart as stored: the page is always rendered from emit.
+
+What the person saw travels with every form (see `command_fields` in templates/_macros.html):
+- the version of the cart their page showed. Decisions taken on what they saw (check out, set a
+  quantity, remove a line) are made only on that version: if the cart changed since, nothing is
+  stored and the answer (409) is the fresh cart with what changed. Adding an item and "+"/"−"
+  mean "one more"/"one fewer" whatever the page showed, so they need no version;
+- a key made when the form was drawn: a resent form, a double submission or a retry after a
+  timeout is answered as the first time, and nothing more is stored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask import Blueprint, abort, g, make_response, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from emit import (
@@ -27,6 +35,8 @@ from emit import (
     AggregateNotFound,
     CommandRejected,
     CommandResult,
+    IdempotencyKeyReused,
+    WrongExpectedVersion,
 )
 from webapp import forms
 from webapp.cart import (
@@ -35,14 +45,17 @@ from webapp.cart import (
     CartCommand,
     CartEvent,
     ChangeQuantity,
+    ChangeQuantityBy,
     CheckOut,
     ItemAdded,
     RemoveLine,
 )
 from webapp.catalog import CATALOG, find_product
+from webapp.formatting import money
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import find_receipt
 from webapp.store import get_emit, get_engine
+from webapp.timeline import diff
 
 bp = Blueprint("carts", __name__, url_prefix="/carts")
 
@@ -64,8 +77,18 @@ class Rejection:
 
 @bp.post("")
 def open_cart() -> Response:
-    """Open a new, empty cart and go to it. A plain form on purpose: the answer is a new page."""
+    """Open a new, empty cart and go to it. A plain form on purpose: the answer is a new page.
+    The form's key names the cart, so sending the form again opens no second one."""
     emit = get_emit()
+    key = forms.command_key(request.form)
+    if key is not None:
+        cart_id = f"cart-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        try:
+            emit.create(cart_id, idempotency_key=key)
+        except AggregateAlreadyExists:
+            pass  # another key's cart has this id (rare): a random one below
+        else:
+            return see_other(url_for(".show", cart_id=cart_id))
     for _ in range(_NEW_CART_ATTEMPTS):
         cart_id = f"cart-{secrets.token_hex(4)}"
         try:
@@ -101,7 +124,7 @@ def receipt(cart_id: str) -> str:
 def add_item(cart_id: str) -> Response:
     cart_id = forms.cart_id(cart_id)
     command = forms.add_item(request.form)
-    return _handle(cart_id, command, f"add:{command.sku}")
+    return _handle(cart_id, command, f"add:{command.sku}", on_what_was_shown=False)
 
 
 @bp.post("/<cart_id>/lines/<sku>/quantity")
@@ -109,6 +132,13 @@ def change_quantity(cart_id: str, sku: str) -> Response:
     cart_id = forms.cart_id(cart_id)
     command = forms.change_quantity(sku, request.form)
     return _handle(cart_id, command, f"line:{command.sku}")
+
+
+@bp.post("/<cart_id>/lines/<sku>/step")
+def change_quantity_by(cart_id: str, sku: str) -> Response:
+    cart_id = forms.cart_id(cart_id)
+    command = forms.change_quantity_by(sku, request.form)
+    return _handle(cart_id, command, f"line:{command.sku}", on_what_was_shown=False)
 
 
 @bp.post("/<cart_id>/lines/<sku>/remove")
@@ -120,48 +150,41 @@ def remove_line(cart_id: str, sku: str) -> Response:
 
 @bp.post("/<cart_id>/checkout")
 def check_out(cart_id: str) -> Response:
-    """Check the cart out, once: the form says which version of the cart its page showed, and
-    finding the cart checked out right after that version means this page's checkout already
-    happened (a double click without JavaScript, a resent form, the same page in two tabs).
-    That gets the answer the first submission got, the receipt, not an error."""
-    cart_id = forms.cart_id(cart_id)
-    shown = forms.shown_version(request.form)
-
-    def checked_out_as_shown(latest: Aggregate[Cart]) -> bool:
-        return (
-            shown is not None
-            and latest.state.status == "checked_out"
-            and latest.version == shown + 1  # the checkout came straight after what was shown
-        )
-
-    return _handle(cart_id, CheckOut(), "checkout", already_done=checked_out_as_shown)
+    """Pay for the cart as the page showed it, once: see the module's docstring."""
+    return _handle(forms.cart_id(cart_id), CheckOut(), "checkout")
 
 
 def _handle(
-    cart_id: str,
-    command: CartCommand,
-    where: str,
-    *,
-    already_done: Callable[[Aggregate[Cart]], bool] | None = None,
+    cart_id: str, command: CartCommand, where: str, *, on_what_was_shown: bool = True
 ) -> Response:
     """Run the command; answer as the request wants. `where` names the action (see
-    `Rejection`), so the answer can point back at it. A rejected command for which
-    `already_done(latest)` holds is a repeat of one that succeeded: it is answered as a success
-    (and records nothing)."""
+    `Rejection`), so the answer can point back at it. `on_what_was_shown`: the command is a
+    decision on the cart as the page showed it, and is refused if the cart changed since."""
     fragment = wants_fragment()
-    shown = forms.shown_version(request.form)  # a malformed one is refused before any change
-    result: CommandResult[CartEvent, Cart] | None = None
+    # Malformed fields are refused here, before any change.
+    shown = forms.shown_version(request.form)
+    key = forms.command_key(request.form)
+    emit = get_emit()
     try:
-        result = get_emit().handle_command(cart_id, command)
+        result = emit.handle_command(
+            cart_id,
+            command,
+            expected_version=shown if on_what_was_shown else None,
+            idempotency_key=key,
+        )
     except AggregateNotFound:
         abort(404, no_such_cart(cart_id))
     except CommandRejected as rejected:
         latest = _load(cart_id)  # the rejection was decided on the latest state: show that one
-        if already_done is None or not already_done(latest):
-            return _rejected(latest, Rejection(where, rejected.reason), fragment=fragment)
-        aggregate = latest
-    else:
-        aggregate = Aggregate(result.aggregate_id, result.version, result.state)
+        return _rejected(latest, Rejection(where, rejected.reason), fragment=fragment)
+    except WrongExpectedVersion as stale:
+        latest = _load(cart_id)
+        message = _since_shown(cart_id, stale.expected_version, latest, where)
+        return _rejected(latest, Rejection(where, message), fragment=fragment, status=409)
+    except IdempotencyKeyReused:
+        abort(409, _KEY_REUSED)
+    g.command_stored = True  # from here on, a failure must not say "nothing was changed"
+    aggregate = Aggregate(result.aggregate_id, result.version, result.state)
     kind, _, sku = where.partition(":")
     if not fragment:
         # Back to where the shopper was: the product's card, or the line while it exists.
@@ -171,17 +194,57 @@ def _handle(
         elif kind == "line" and aggregate.state.line(sku) is not None:
             anchor = f"line-{sku}"
         return see_other(url_for(".show", cart_id=cart_id, _anchor=anchor))
-    if result is not None:
-        swap = _line_swap(command, result, shown)
-        if swap is not None:
-            target, how = swap
-            line = result.state.line(sku)
-            view = _view(aggregate)
-            body = _CLEAR_ALERTS + render_template(
-                "_line_changed.html", line=line, product=find_product(sku), **view
-            )
-            return fragment_response(body, retarget=target, reswap=how)
+    current = emit.aggregate(cart_id)
+    if current.version != result.version:
+        # A repeat answered with its first result, or another change came right after:
+        # draw the cart as it is now.
+        return fragment_response(_regions(_view(current), product_sku=sku or None))
+    swap = _line_swap(command, result, shown)
+    if swap is not None:
+        target, how = swap
+        line = result.state.line(sku)
+        view = _view(aggregate)
+        body = (
+            _CLEAR_ALERTS
+            + _shown_version(result.version)
+            + render_template("_line_changed.html", line=line, product=find_product(sku), **view)
+        )
+        return fragment_response(body, retarget=target, reswap=how)
     return fragment_response(_regions(_view(aggregate), product_sku=sku or None))
+
+
+_KEY_REUSED = (
+    "This form was sent before with other values, and that change was saved. Reload the cart "
+    "to see it, then make your change again."
+)
+
+# What a person whose page was out of date can do next, by the action they took.
+_AGAIN = {
+    "checkout": "Check out again to pay that.",
+    "line": "Make your change again if you still want it.",
+}
+
+
+def _since_shown(cart_id: str, shown: int, latest: Aggregate[Cart], where: str) -> str:
+    """What changed in the cart since the version the person's page showed, in words:
+    "Since you loaded this page: + 1 × Travel mug; total now €30.90. Check out again to pay
+    that." """
+    before = get_emit().state_at(cart_id, shown) if shown <= latest.version else None
+    cart = latest.state
+    parts = []
+    if before is not None:
+        change = diff(before, cart)
+        for line in change.changed_lines:
+            n = line.quantity_change
+            if n:
+                parts.append(f"{'+' if n > 0 else '−'} {abs(n)} × {line.line.name}")
+        if change.status_changed and cart.status == "checked_out":
+            parts.append("the cart was checked out")
+    what = "; ".join(parts) or "the cart changed"
+    message = f"Since you loaded this page: {what}; total now {money(cart.total)}."
+    if cart.is_open:
+        message += " " + _AGAIN.get(where.partition(":")[0], "")
+    return message.strip()
 
 
 def _line_swap(
@@ -192,7 +255,7 @@ def _line_swap(
     of the cart than the one the command changed (another tab changed it meanwhile), the line
     is gone, or it is the cart's first (the empty cart's note gives way to the list)."""
     cart = result.state
-    if not isinstance(command, AddItem | ChangeQuantity) or not cart.is_open:
+    if not isinstance(command, AddItem | ChangeQuantity | ChangeQuantityBy) or not cart.is_open:
         return None
     if shown is None or shown != result.version - len(result.events):
         return None
@@ -210,8 +273,11 @@ def _line_swap(
     return None
 
 
-def _rejected(aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: bool) -> Response:
-    """Nothing changed; show the cart as it is, with the reason next to the action."""
+def _rejected(
+    aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: bool, status: int = 422
+) -> Response:
+    """Nothing changed; show the cart as it is, with the reason next to the action: 422 for a
+    command the cart refused, 409 for one decided on a version the cart has moved past."""
     cart = aggregate.state
     kind, _, sku = rejection.where.partition(":")
     if not cart.is_open or (kind == "line" and cart.line(sku) is None):
@@ -220,12 +286,12 @@ def _rejected(aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: boo
         rejection = Rejection("cart", rejection.message)
     view = _view(aggregate, rejection)
     if not fragment:
-        return make_response(render_template("cart.html", whole_page=True, **view), 422)
+        return make_response(render_template("cart.html", whole_page=True, **view), status)
     if rejection.where.startswith("add:"):
         # Only the product card changes: aim the answer at it instead of the cart panel.
         body = _CLEAR_ALERTS + render_template("_product.html", product=find_product(sku), **view)
-        return fragment_response(body, 422, retarget=f"#product-{sku}", reswap="outerHTML")
-    return fragment_response(_regions(view), 422)
+        return fragment_response(body, status, retarget=f"#product-{sku}", reswap="outerHTML")
+    return fragment_response(_regions(view), status)
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -241,6 +307,7 @@ def _regions(view: dict[str, Any], *, product_sku: str | None = None) -> str:
     changed, or the whole catalog once the cart is checked out."""
     parts = [
         _CLEAR_ALERTS,
+        _shown_version(view["version"]),
         render_template("_cart_panel.html", **view),
         render_template("_cart_badge.html", oob=True, **view),
     ]
@@ -249,6 +316,14 @@ def _regions(view: dict[str, Any], *, product_sku: str | None = None) -> str:
     elif product_sku is not None and (product := find_product(product_sku)) is not None:
         parts.append(render_template("_product.html", product=product, oob=True, **view))
     return "".join(parts)
+
+
+def _shown_version(version: int) -> str:
+    """Out of band: every form's version field now says `version` (see `command_fields`)."""
+    return (
+        f'<input type="hidden" class="shown-version" name="version" value="{version}" '
+        'hx-swap-oob="outerHTML:input.shown-version">\n'
+    )
 
 
 def _load(cart_id: str) -> Aggregate[Cart]:

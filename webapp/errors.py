@@ -8,7 +8,7 @@ internals: details go to the log.
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, make_response, render_template
+from flask import Flask, Response, current_app, g, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
@@ -55,12 +55,29 @@ def _http_error(error: HTTPException) -> Response:
 
 def _storage_error(error: StorageError) -> Response:
     current_app.logger.error("Event store failure: %s", error, exc_info=error)
-    return _http_error(
-        ServiceUnavailable(
-            "The event store cannot be reached. Nothing was changed; try again in a moment. "
-            "(If this is a new installation, run `flask --app webapp init-db`.)"
-        )
+    return _http_error(ServiceUnavailable(f"{_cause(error)} {_outcome(error)}"))
+
+
+def _cause(error: StorageError) -> str:
+    return (
+        "The event store cannot be reached. (If this is a new installation, run "
+        "`flask --app webapp init-db`.)"
     )
+
+
+def _outcome(error: StorageError) -> str:
+    """What became of the request's change, as far as is known: never "nothing was changed"
+    unless that is so."""
+    if error.maybe_stored:  # the commit's answer was lost
+        return "This may have been saved. Reload the cart to see; sending it again is safe."
+    if g.get("command_stored"):  # the change was stored, drawing the answer failed
+        return (
+            "Your change was saved, but the page could not be drawn. Reload the cart to see "
+            "it; sending it again is safe."
+        )
+    if request.method == "POST":
+        return "Nothing was changed; try again in a moment."
+    return "Try again in a moment."
 
 
 def init_app(app: Flask) -> None:

@@ -20,13 +20,15 @@ from datetime import UTC, datetime
 from werkzeug.exceptions import BadRequest
 
 from emit import InvalidAggregateId, check_aggregate_id
-from webapp.cart import AddItem, ChangeQuantity
+from webapp.cart import MAX_QUANTITY, AddItem, ChangeQuantity, ChangeQuantityBy
 from webapp.catalog import find_product
 
 # Up to three digits: enough for every quantity the cart could discuss (its limit is 99), and
 # the line past which a number is not a quantity but noise.
 _QUANTITY = re.compile(r"-?[0-9]{1,3}")
 _SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{0,39}")
+# What `form_key()` makes (see webapp/security.py), with room for other clients' own keys.
+_KEY = re.compile(r"[A-Za-z0-9_-]{8,200}")
 # Nine digits: a billion versions is more than any cart will see.
 _VERSION = re.compile(r"[0-9]{1,9}")
 _SHOWN = 40  # how much of a bad value a message repeats
@@ -73,6 +75,32 @@ def add_item(form: Mapping[str, str]) -> AddItem:
 
 def change_quantity(line_sku: str, form: Mapping[str, str]) -> ChangeQuantity:
     return ChangeQuantity(sku(line_sku), quantity(form))
+
+
+def change_quantity_by(line_sku: str, form: Mapping[str, str]) -> ChangeQuantityBy:
+    """One more or one fewer (the stepper's "+" and "−"): `by` is a whole number from -99 to
+    99 other than 0."""
+    raw = form.get("by", "").strip()
+    if not _QUANTITY.fullmatch(raw) or not 0 < abs(int(raw)) <= MAX_QUANTITY:
+        raise BadRequest(
+            f"{_shown(raw)} is not a change of quantity: send a whole number from -99 to 99, "
+            "like 1 or -1."
+        )
+    return ChangeQuantityBy(sku(line_sku), int(raw))
+
+
+def command_key(form: Mapping[str, str]) -> str | None:
+    """The idempotency key the page made for this form (None if the form has none: a page
+    from before keys, or a client of its own). A resent form carries the same key, and so is
+    done once."""
+    raw = form.get("key", "")
+    if not raw:
+        return None
+    if not _KEY.fullmatch(raw):
+        raise BadRequest(
+            f"{_shown(raw)} is not a form key: 8 to 200 letters, digits, dashes or underscores."
+        )
+    return raw
 
 
 def version(value: str, *, what: str = "a version") -> int:

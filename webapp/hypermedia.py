@@ -30,12 +30,14 @@ HTMX_CONFIG: dict[str, Any] = {
     "refreshOnHistoryMiss": True,
     "historyRestoreAsHxRequest": False,
     # htmx 2 swaps no 4xx/5xx answer by default. Ours are written to be swapped: a rejected
-    # command (422) re-renders its region with the reason, other errors retarget the page's
-    # alert area. 422 is an expected outcome, not an error to log.
+    # command (422) or one decided on a stale page (409) re-renders its region with the
+    # reason, other errors retarget the page's alert area. 422 and 409 are expected outcomes,
+    # not errors to log.
     "responseHandling": [
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
         {"code": "422", "swap": True},
+        {"code": "409", "swap": True},  # decided on a page the cart has moved past: the fresh cart
         {"code": "[45]..", "swap": True, "error": True},
     ],
 }

@@ -11,6 +11,8 @@ the inline style it would inject and its `eval`-based features.
 
 from __future__ import annotations
 
+import secrets
+
 from flask import Flask, Response, g
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from markupsafe import Markup
@@ -52,6 +54,13 @@ def csrf_field() -> Markup:
     return field
 
 
+def form_key() -> str:
+    """A new idempotency key for one form: sent with the command, it makes a resent form, a
+    double submission or a retry after a timeout harmless (emit answers the repeat as the first
+    time). Every render makes new ones, so a page drawn after a success carries fresh keys."""
+    return secrets.token_urlsafe(16)
+
+
 def _add_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -64,4 +73,5 @@ def _add_headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     csrf.init_app(app)
     app.jinja_env.globals["csrf_field"] = csrf_field
+    app.jinja_env.globals["form_key"] = form_key
     app.after_request(_add_headers)

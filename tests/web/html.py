@@ -69,3 +69,18 @@ def _offset(html: str, position: tuple[int, int]) -> int:
     line, column = position
     lines = html.split("\n")
     return sum(len(text) + 1 for text in lines[: line - 1]) + column
+
+
+def form_fields(html: str, action: str, **having: str) -> dict[str, str]:
+    """The inputs of the first form posting to `action` (whose fields include `having`), as a
+    browser would send them, the submit button aside: what "send this form again" sends."""
+    forms: list[dict[str, str]] = []
+    for tag, attrs in tags(html):
+        if tag == "form":
+            forms.append({} if attrs.get("action") == action else {"": "other"})
+        elif forms and tag == "input" and attrs.get("name"):
+            forms[-1][str(attrs["name"])] = str(attrs.get("value") or "")
+    for fields in forms:
+        if "" not in fields and having.items() <= fields.items():
+            return fields
+    raise AssertionError(f"no form posting to {action!r} with {having}")

@@ -112,7 +112,7 @@ def test_answers_with_only_the_line_leave_the_page_as_a_reload_shows_it(
         lambda: add(page, "FILT-100", 2),  # a new line, appended to the list
         lambda: page.locator("#more-BEAN-250").click(),  # a line changed in place
     ]:
-        with page.expect_response(re.compile(r"/(items|quantity)$")) as answer:
+        with page.expect_response(re.compile(r"/(items|step)$")) as answer:
             step()
         assert answer.value.headers.get("hx-retarget") in ("#cart-lines", "#line-BEAN-250")
     expect(page.locator("#cart-badge")).to_contain_text("4 items")
@@ -127,7 +127,7 @@ def test_answers_with_only_the_line_leave_the_page_as_a_reload_shows_it(
     other.goto(cart_url)
     add(other, "MUG-TRVL", 1)
     expect(other.locator("#line-MUG-TRVL")).to_be_visible()
-    with page.expect_response(re.compile(r"/quantity$")) as answer:
+    with page.expect_response(re.compile(r"/step$")) as answer:
         page.locator("#more-FILT-100").click()
     assert answer.value.headers.get("hx-retarget") is None
     expect(page.locator("#line-MUG-TRVL")).to_be_visible()

@@ -3,12 +3,13 @@ as an htmx request (only the changed regions), plus the rejections shown next to
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.web.conftest import HTMX, make_app, open_cart
-from tests.web.html import element, has_element
-from webapp.cart import AddItem, CheckOut
+from tests.web.html import element, form_fields, has_element
+from webapp.cart import AddItem, ChangeQuantity, CheckOut
 from webapp.store import CartEmit, get_emit
 
 
@@ -147,18 +148,21 @@ def test_a_change_to_the_cart_the_page_showed_answers_with_the_line_alone(
 def test_a_page_showing_another_version_gets_the_whole_panel(
     client: FlaskClient, emit: CartEmit
 ) -> None:
-    """Another tab changed the cart since this page was loaded: the line alone would leave the
-    page showing a cart that never was."""
+    """Another tab changed the cart since this page was loaded: "+" still means one more, but
+    the line alone would leave the page showing a cart that never was."""
     cart_id = open_cart(client)
     emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
     emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))  # the other tab
-    quantity = f"/carts/{cart_id}/lines/TEA-CHAI/quantity"
-    response = client.post(quantity, data={"quantity": "2", "version": "2"}, headers=HTMX)
+    step = f"/carts/{cart_id}/lines/TEA-CHAI/step"
+    response = client.post(step, data={"by": "1", "version": "2"}, headers=HTMX)
     assert "HX-Retarget" not in response.headers
     panel = element(response.text, "cart-panel")
     assert has_element(panel, "line-MUG-TRVL")
     assert "3 items" in panel
+    # Every version field of the page now says 4 (out of band).
+    assert 'value="4" hx-swap-oob="outerHTML:input.shown-version"' in response.text
     # Removing a line by its quantity also answers with the panel: the line is gone.
+    quantity = f"/carts/{cart_id}/lines/TEA-CHAI/quantity"
     response = client.post(quantity, data={"quantity": "0", "version": "4"}, headers=HTMX)
     assert "HX-Retarget" not in response.headers
     assert not has_element(element(response.text, "cart-panel"), "line-TEA-CHAI")
@@ -199,9 +203,28 @@ def test_the_stepper_offers_one_less_and_one_more(client: FlaskClient, emit: Car
     emit.handle_command(cart_id, AddItem("TEA-CHAI", 2))
     line = element(client.get(f"/carts/{cart_id}").text, "line-TEA-CHAI")
     less, set_to, more = line.split("<form")[1:4]
-    assert 'name="quantity" value="1"' in less
+    assert 'name="by" value="-1"' in less
     assert 'name="quantity" type="number"' in set_to
-    assert 'name="quantity" value="3"' in more
+    assert 'name="by" value="1"' in more
+    step = f"/carts/{cart_id}/lines/TEA-CHAI/step"
+    assert client.post(step, data={"by": "1"}).status_code == 303
+    assert emit.get_state(cart_id).item_count == 3
+    assert client.post(step, data={"by": "-1"}).status_code == 303
+    assert client.post(step, data={"by": "-1"}).status_code == 303
+    assert client.post(step, data={"by": "-1"}).headers["Location"].endswith("#cart-panel")
+    assert emit.get_state(cart_id).lines == ()
+
+
+@pytest.mark.parametrize("by", ["", "0", "x", "100", "-100", "1.5"])
+def test_a_step_that_is_no_step_is_a_bad_request(
+    client: FlaskClient, emit: CartEmit, by: str
+) -> None:
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 2))
+    response = client.post(f"/carts/{cart_id}/lines/TEA-CHAI/step", data={"by": by})
+    assert response.status_code == 400
+    assert "not a change of quantity" in response.text
+    assert emit.aggregate(cart_id).version == 2
 
 
 def test_the_same_quantity_again_records_nothing(client: FlaskClient, emit: CartEmit) -> None:
@@ -274,19 +297,20 @@ def test_checking_out_with_htmx_swaps_panel_badge_and_catalog(
 def test_a_second_checkout_from_the_same_page_gets_the_receipt(
     client: FlaskClient, emit: CartEmit
 ) -> None:
-    """A double click without JavaScript, or the same page in two tabs, posts the form twice:
-    the second finds that page's checkout done and answers as the first did, not with an error."""
+    """A double click without JavaScript, or a resent form, posts the form twice: the second
+    carries the same key, and is answered as the first was, not with an error."""
     cart_id = open_cart(client)
     emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
-    form = element(client.get(f"/carts/{cart_id}").text, "cart-panel").split('id="check-out"')[0]
-    assert '<input type="hidden" name="version" value="2">' in form
     checkout = f"/carts/{cart_id}/checkout"
+    form = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
+    assert form["version"] == "2"
+    assert len(form["key"]) >= 16
 
     for _ in range(2):
-        response = client.post(checkout, data={"version": "2"})
+        response = client.post(checkout, data=form)
         assert response.status_code == 303
         assert response.headers["Location"] == f"/carts/{cart_id}#cart-panel"
-    fragment = client.post(checkout, data={"version": "2"}, headers=HTMX)
+    fragment = client.post(checkout, data=form, headers=HTMX)
     assert fragment.status_code == 200
     panel = element(fragment.text, "cart-panel")
     assert "Receipt" in panel
@@ -294,21 +318,139 @@ def test_a_second_checkout_from_the_same_page_gets_the_receipt(
     assert emit.aggregate(cart_id).version == 3  # checked out once
 
 
-def test_a_checkout_from_a_page_that_showed_another_cart_is_rejected(
+def test_a_checkout_from_a_page_that_showed_another_cart_is_refused_with_what_changed(
     client: FlaskClient, emit: CartEmit
 ) -> None:
-    """The page showed version 2; another tab added a mug and checked out: not what this
-    page's shopper saw, so not their checkout."""
+    """Two tabs on one cart: tab B adds a Travel mug; tab A, still showing one chai for €8.90,
+    checks out. Not what A's shopper saw: nothing is stored, and the answer is the fresh cart
+    with what changed, without JavaScript and with htmx."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    checkout = f"/carts/{cart_id}/checkout"
+    tab_a = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
+    emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))  # tab B
+    expected = (
+        "Since you loaded this page: + 1 × Travel mug; total now €30.90. "
+        "Check out again to pay that."
+    )
+    for headers in ({}, HTMX):
+        response = client.post(checkout, data=tab_a, headers=headers)
+        assert response.status_code == 409
+        panel = element(response.text, "cart-panel")
+        assert expected in panel.split('id="check-out"', 1)[1]  # next to the button
+        assert "€30.90" in element(panel, "cart-summary")  # the fresh cart
+        assert emit.aggregate(cart_id).version == 3  # nothing stored
+    assert 'value="3" hx-swap-oob="outerHTML:input.shown-version"' in response.text
+    # Checking out again, from the page as it is now, pays for what it shows.
+    fresh = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
+    assert client.post(checkout, data=fresh).status_code == 303
+    assert emit.get_state(cart_id).status == "checked_out"
+
+
+def test_a_checkout_from_a_page_of_a_cart_checked_out_since_says_so(
+    client: FlaskClient, emit: CartEmit
+) -> None:
     cart_id = open_cart(client)
     emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
     emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))
     emit.handle_command(cart_id, CheckOut())
     response = client.post(f"/carts/{cart_id}/checkout", data={"version": "2"})
-    assert response.status_code == 422
-    assert "checked out and can no longer change" in element(response.text, "cart-panel")
+    assert response.status_code == 409
+    assert (
+        "Since you loaded this page: + 1 × Travel mug; the cart was checked out; total now "
+        "€30.90." in element(response.text, "cart-panel")
+    )
     malformed = client.post(f"/carts/{cart_id}/checkout", data={"version": "two"})
     assert malformed.status_code == 400
     assert "is not the version of a cart" in malformed.text
+
+
+def test_setting_a_quantity_or_removing_a_line_on_a_stale_page_is_refused(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 3))
+    page = client.get(f"/carts/{cart_id}").text
+    set_to = form_fields(page, f"/carts/{cart_id}/lines/TEA-CHAI/quantity")
+    remove = form_fields(page, f"/carts/{cart_id}/lines/TEA-CHAI/remove")
+    emit.handle_command(cart_id, ChangeQuantity("TEA-CHAI", 5))  # the other tab
+    response = client.post(
+        f"/carts/{cart_id}/lines/TEA-CHAI/quantity", data={**set_to, "quantity": "4"}
+    )
+    assert response.status_code == 409
+    line = element(response.text, "line-TEA-CHAI")
+    assert "Since you loaded this page: + 2 × Chai" in line
+    assert "Make your change again if you still want it." in line
+    response = client.post(f"/carts/{cart_id}/lines/TEA-CHAI/remove", data=remove)
+    assert response.status_code == 409
+    assert emit.get_state(cart_id).lines[0].quantity == 5
+    assert emit.aggregate(cart_id).version == 3
+
+
+def test_plus_from_two_tabs_loses_no_click(client: FlaskClient, emit: CartEmit) -> None:
+    """Both tabs show a quantity of 3 and each clicks "+": one more each, 5 in the end."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 3))
+    step = f"/carts/{cart_id}/lines/TEA-CHAI/step"
+    page = client.get(f"/carts/{cart_id}").text
+    tab_b = client.get(f"/carts/{cart_id}").text
+    tabs = [form_fields(page, step, by="1"), form_fields(tab_b, step, by="1")]
+    for tab, headers in zip(tabs, ({}, HTMX), strict=True):
+        assert tab["version"] == "2"
+        assert client.post(step, data=tab, headers=headers).status_code in (200, 303)
+    assert emit.get_state(cart_id).lines[0].quantity == 5
+
+
+def test_a_resent_add_form_adds_once(client: FlaskClient, emit: CartEmit) -> None:
+    """The same form posted twice (a resent form, a retry after a timeout): one event. Adding
+    again from the page drawn after it (new keys) adds again, as the person meant."""
+    cart_id = open_cart(client)
+    add = f"/carts/{cart_id}/items"
+    form = form_fields(client.get(f"/carts/{cart_id}").text, add)  # the first product's form
+    for headers in ({}, HTMX, {}):
+        assert client.post(add, data=form, headers=headers).status_code in (200, 303)
+    assert emit.aggregate(cart_id).version == 2
+    again = form_fields(client.get(f"/carts/{cart_id}").text, add)
+    assert again["key"] != form["key"]
+    client.post(add, data=again)
+    assert emit.aggregate(cart_id).version == 3
+    assert emit.get_state(cart_id).item_count == 2
+
+
+def test_a_form_key_sent_again_with_other_values_is_refused(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    cart_id = open_cart(client)
+    add = f"/carts/{cart_id}/items"
+    form = form_fields(client.get(f"/carts/{cart_id}").text, add)
+    client.post(add, data=form)
+    response = client.post(add, data={**form, "quantity": "2"})
+    assert response.status_code == 409
+    assert "sent before with other values" in response.text
+    assert emit.aggregate(cart_id).version == 2
+
+
+@pytest.mark.parametrize("key", ["short", "has space in it", "k" * 201, "<script>x</script>"])
+def test_a_malformed_form_key_is_a_bad_request(
+    client: FlaskClient, emit: CartEmit, key: str
+) -> None:
+    cart_id = open_cart(client)
+    response = client.post(f"/carts/{cart_id}/items", data={"sku": "MUG-TRVL", "key": key})
+    assert response.status_code == 400
+    assert "is not a form key" in response.text
+    assert "<script>x" not in response.text
+    assert emit.aggregate(cart_id).version == 1
+
+
+def test_a_resent_new_cart_form_opens_one_cart(client: FlaskClient, emit: CartEmit) -> None:
+    form = form_fields(client.get("/").text, "/carts")
+    first = client.post("/carts", data=form)
+    again = client.post("/carts", data=form)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    assert emit.count_aggregates() == 1
+    other = client.post("/carts", data=form_fields(client.get("/").text, "/carts"))
+    assert other.headers["Location"] != first.headers["Location"]
 
 
 # --- rejections: nothing changes, the reason shows next to the action ----------------------

@@ -1,0 +1,50 @@
+"""A COMMIT whose answer is lost, for real: PostgreSQL commits, the proxy between it and the
+app drops the answer and cuts the connection. The app cannot know whether the change was
+stored, says so, and sending the same form again stores nothing more."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faultproxy import FaultProxy
+from tests.web.conftest import HTMX, make_app, open_cart
+from tests.web.html import element, form_fields
+from webapp.cart import AddItem
+from webapp.store import get_emit
+
+pytestmark = pytest.mark.postgres
+
+MAYBE = "This may have been saved. Reload the cart to see; sending it again is safe."
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["no-js", "htmx"])
+def test_a_lost_commit_answer_may_have_been_saved_and_the_form_sent_again_stores_it_once(
+    pg_proxy: FaultProxy, headers: dict[str, str]
+) -> None:
+    app = make_app(pg_proxy.url)
+    try:
+        client = app.test_client()
+        cart_id = open_cart(client)
+        get_emit(app).handle_command(cart_id, AddItem("TEA-CHAI", 1))
+        checkout = f"/carts/{cart_id}/checkout"
+        form = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
+
+        pg_proxy.drop_commit_answer()
+        response = client.post(checkout, data=form, headers=headers)
+        assert pg_proxy.commits_dropped == 1
+        assert response.status_code == 503
+        assert MAYBE in response.text
+        assert "Nothing was changed" not in response.text
+
+        again = client.post(checkout, data=form, headers=headers)  # as the message advises
+        assert again.status_code in (200, 303)
+        events = get_emit(app).history(cart_id)
+        assert [type(e.event).__name__ for e in events] == [
+            "CartOpened",
+            "ItemAdded",
+            "CartCheckedOut",
+        ]
+        if headers:
+            assert "Receipt" in element(again.text, "cart-panel")
+    finally:
+        get_emit(app).close()
