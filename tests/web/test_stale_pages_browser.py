@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.web.test_browser import add, open_new_cart
 from webapp.live_server import LiveServer
@@ -54,3 +54,31 @@ def test_two_tabs_a_stale_checkout_is_refused_and_plus_loses_no_click(
         expect(tab_a.locator("#cart-panel")).to_contain_text(re.compile(r"€48\.70"))
     finally:
         context.close()
+
+
+def test_an_add_retried_after_its_answer_was_lost_adds_once(
+    page: Page, live_server: LiveServer
+) -> None:
+    """The server stores the add, but its answer never reaches the browser (a timeout, a
+    dropped connection): the page still shows the same form, with the same key, and the
+    person clicks Add again. One mug, not two."""
+    cart_url = open_new_cart(page, live_server)
+    lost: list[str] = []
+
+    def lose_the_answer(route: Route) -> None:
+        route.fetch()  # the server gets the request and stores the add
+        lost.append(route.request.url)
+        route.abort("connectionreset")  # ...and the browser never hears back
+
+    page.route(re.compile(r"/items$"), lose_the_answer)
+    with page.expect_event("requestfailed"):
+        add(page, "MUG-TRVL", 1)
+    assert len(lost) == 1
+    page.unroute(re.compile(r"/items$"))
+    expect(page.locator("#line-MUG-TRVL")).to_have_count(0)  # the page never heard
+
+    page.locator("#add-MUG-TRVL").click()  # the same form, the same key
+    expect(page.locator("#line-quantity-MUG-TRVL")).to_have_value("1")
+    page.goto(cart_url)
+    expect(page.locator("#line-quantity-MUG-TRVL")).to_have_value("1")
+    expect(page.locator("#cart-version")).to_have_text("2 events")  # opened, one mug added
