@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from emit import Emit, SqlEventStore, Subscribers, create_schema
+from webapp import operators
 from webapp.cart import Cart, CartCommand, CartEvent, cart_decider
 from webapp.read_models import PROJECTIONS
 from webapp.receipts import receipt_policy
@@ -58,11 +59,12 @@ def get_subscribers(app: Flask | None = None) -> Subscribers:
 
 def init_db(app: Flask | None = None) -> None:
     """Create the event store's tables if they are missing, install the read models (build
-    new ones from the events, rebuild changed ones) and the policies' tables. Never deletes an
-    event: an event store only grows. Safe to run while the app serves, and from several
-    processes at once."""
+    new ones from the events, rebuild changed ones), the policies' tables and the operators'
+    table. Never deletes an event: an event store only grows. Safe to run while the app
+    serves, and from several processes at once."""
     emit = get_emit(app)
     create_schema(_engine(emit))
+    operators.install(_engine(emit))
     emit.projections.install()
     get_subscribers(app).install()
 

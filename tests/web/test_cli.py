@@ -1,15 +1,18 @@
-"""`flask --app webapp init-db` and `seed-demo`, through Flask's CLI runner."""
+"""`flask --app webapp init-db`, `seed-demo`, `create-operator`, `create-demo-operator` and the
+`emit` group, through Flask's CLI runner."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from webapp import create_app
+from webapp import create_app, operators
 from webapp.demo import DEMO_CARTS
-from webapp.store import get_emit
+from webapp.store import get_emit, get_engine
 
 
 def test_init_db_creates_the_tables_and_can_run_again(sqlite_url: str) -> None:
@@ -65,6 +68,125 @@ def test_seed_demo_creates_the_tables_itself(sqlite_url: str) -> None:
         result = app.test_cli_runner().invoke(args=["seed-demo"])
         assert result.exit_code == 0, result.output
         assert get_emit(app).count_aggregates() == len(DEMO_CARTS)
+    finally:
+        get_emit(app).close()
+
+
+# --- operators -------------------------------------------------------------------------------
+
+
+def can_sign_in(app: Flask, name: str, password: str) -> bool:
+    return operators.authenticate(get_engine(app), name, password) is not None
+
+
+def test_create_operator_asks_for_the_password_twice(app: Flask, runner: FlaskCliRunner) -> None:
+    password = "a long enough password"
+    result = runner.invoke(args=["create-operator", "olga"], input=f"{password}\n{password}\n")
+
+    assert result.exit_code == 0, result.output
+    assert "Password for olga:" in result.output
+    assert "Repeat it:" in result.output
+    assert password not in result.output  # typed, not echoed
+    assert "Operator olga created." in result.output
+    assert can_sign_in(app, "olga", password)
+    assert not can_sign_in(app, "olga", "another password")
+
+
+def test_create_operator_asks_again_when_the_two_differ(app: Flask, runner: FlaskCliRunner) -> None:
+    typed = "a long enough password\nanother long password\na long enough password\n" * 2
+    result = runner.invoke(args=["create-operator", "olga"], input=typed)
+    assert result.exit_code == 0, result.output
+    assert "do not match" in result.output
+    assert can_sign_in(app, "olga", "a long enough password")
+
+
+def test_create_operator_reads_a_password_file_or_standard_input(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("from a file, kept secret\n")
+    from_file = runner.invoke(args=["create-operator", "olga", "--password-file", str(secret)])
+    from_stdin = runner.invoke(
+        args=["create-operator", "piet", "--password-file", "-"], input="from standard input\n"
+    )
+
+    assert from_file.exit_code == 0, from_file.output
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert "Password" not in from_file.output + from_stdin.output  # nothing asked
+    assert can_sign_in(app, "olga", "from a file, kept secret")
+    assert can_sign_in(app, "piet", "from standard input")
+
+
+def test_create_operator_refuses_an_existing_name_unless_reset(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    first = runner.invoke(args=["create-operator", "olga", "--password-file", "-"], input="x" * 12)
+    assert first.exit_code == 0, first.output
+
+    again = runner.invoke(args=["create-operator", "olga"], input="y" * 12 + "\n")
+    assert again.exit_code == 1
+    assert "Operator “olga” exists already; --reset gives it a new password." in again.output
+    assert "Password" not in again.output  # refused before asking
+    assert can_sign_in(app, "olga", "x" * 12)
+
+    reset = runner.invoke(
+        args=["create-operator", "olga", "--reset", "--password-file", "-"], input="y" * 12
+    )
+    assert reset.exit_code == 0, reset.output
+    assert "Operator olga has a new password." in reset.output
+    assert can_sign_in(app, "olga", "y" * 12)
+    assert not can_sign_in(app, "olga", "x" * 12)
+
+    nobody = runner.invoke(args=["create-operator", "nobody", "--reset"], input="z" * 12)
+    assert nobody.exit_code == 1
+    assert "There is no operator “nobody” whose password to reset." in nobody.output
+
+
+@pytest.mark.parametrize(
+    ("name", "password", "message"),
+    [
+        ("olga", "short", "A password needs at least 12 characters."),
+        (" olga", "x" * 12, "cannot be empty or start or end with a space"),
+        ("o" * 65, "x" * 12, "at most 64 characters"),
+        ("ol\x1bga", "x" * 12, "cannot hold control characters"),
+    ],
+)
+def test_create_operator_refuses_what_cannot_be_used(
+    app: Flask, runner: FlaskCliRunner, name: str, password: str, message: str
+) -> None:
+    result = runner.invoke(args=["create-operator", name, "--password-file", "-"], input=password)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert operators.count(get_engine(app)) == 0
+
+
+def test_create_demo_operator_prints_a_password_once(app: Flask, runner: FlaskCliRunner) -> None:
+    first = runner.invoke(args=["create-demo-operator"])
+
+    assert first.exit_code == 0, first.output
+    found = re.search(r"its password, shown only now: (\S+)", first.output)
+    assert found is not None, first.output
+    assert can_sign_in(app, "demo", found[1])
+    again = runner.invoke(args=["create-demo-operator"])
+    assert (again.exit_code, again.output) == (0, "")
+    assert operators.count(get_engine(app)) == 1
+
+
+def test_create_demo_operator_does_nothing_when_there_is_an_operator(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    runner.invoke(args=["create-operator", "olga", "--password-file", "-"], input="x" * 12)
+    result = runner.invoke(args=["create-demo-operator"])
+    assert (result.exit_code, result.output) == (0, "")
+    assert operators.count(get_engine(app)) == 1
+
+
+def test_the_operator_commands_create_the_table_themselves(sqlite_url: str) -> None:
+    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url})
+    try:
+        result = app.test_cli_runner().invoke(args=["create-demo-operator"])
+        assert result.exit_code == 0, result.output
+        assert "shown only now" in result.output
     finally:
         get_emit(app).close()
 
