@@ -15,6 +15,7 @@ from flask import Flask
 from htmx_flask import Htmx
 
 from webapp import (
+    auth,
     carts,
     cli,
     dashboard,
@@ -88,12 +89,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     Htmx(app)
     security.init_app(app)
+    auth.init_app(app)
     hypermedia.init_app(app)
     store.init_app(app)
     runner.init_app(app)
     queries.init_app(app)
     formatting.init_app(app)
     errors.init_app(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(carts.bp)
     app.register_blueprint(history.bp)

@@ -17,6 +17,8 @@ from webapp.hypermedia import fragment_response, wants_fragment
 
 TITLES = {
     400: "That request did not make sense",
+    401: "Operators only",
+    403: "Not for you to see",
     404: "Not found",
     405: "Not allowed",
     413: "Too much data",

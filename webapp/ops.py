@@ -35,11 +35,14 @@ from werkzeug.wrappers import Response
 
 from emit import DeadLetterBusy, DeadLetterNotFound, PolicyFailed, UnknownSubscriber
 from webapp import forms
+from webapp.auth import require_operator
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import jam_printer, printer_jammed
 from webapp.store import get_emit, get_engine, get_subscribers
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+# Every page and button here, the tracebacks included, is for operators.
+bp.before_request(require_operator)
 
 SHOWN = 50  # dead letters and live carts listed
 _CSRF_FIELD = re.compile(r'<input type="hidden" name="csrf_token" value="[^"]*">')

@@ -1,22 +1,28 @@
 """Fixtures for the web app, flaskr style: `app` on a fresh SQLite file, its `client` and CLI
-`runner`. CSRF checks are off here so tests can post plain dicts; test_security.py turns them on.
+`runner`, and `operator_client`, signed in as an operator through the sign-in form. CSRF checks
+are off here so tests can post plain dicts; test_security.py turns them on.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.test import TestResponse
 
-from webapp import create_app
+from webapp import create_app, operators
 from webapp.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine
 from webapp.live_server import LiveServer, chromium_launch_options
-from webapp.store import CartEmit, get_emit, init_db
+from webapp.store import CartEmit, get_emit, get_engine, init_db
 
 HTMX = {"HX-Request": "true"}
+# The operator the tests sign in as (`add_operator`, `operator_client`).
+OPERATOR = "olga"
+PASSWORD = "correct horse battery staple"
 
 
 def make_app(store_url: str, **config: Any) -> Flask:
@@ -53,6 +59,30 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def operator_client(app: Flask) -> FlaskClient:
+    """A client signed in as an operator, through the sign-in form, as a person would."""
+    add_operator(app)
+    client = app.test_client()
+    response = sign_in(client)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def add_operator(app: Flask, name: str = OPERATOR, password: str = PASSWORD) -> None:
+    operators.create(get_engine(app), name, password)
+
+
+def sign_in(client: FlaskClient, name: str = OPERATOR, password: str = PASSWORD) -> TestResponse:
+    """Post the sign-in form, with the CSRF token of the page when CSRF checks are on."""
+    form = client.get("/sign-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    data = {"name": name, "password": password}
+    if token is not None:
+        data["csrf_token"] = token[1]
+    return client.post("/sign-in", data=data)
 
 
 @pytest.fixture

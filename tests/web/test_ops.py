@@ -12,11 +12,18 @@ from flask.testing import FlaskClient
 
 from emit import Emit
 from emit.dead_letters import DeadLetters
-from tests.web.conftest import HTMX, open_cart
+from tests.web.conftest import HTMX, add_operator, open_cart, sign_in
 from tests.web.html import element
 from webapp.cart import AddItem, CheckOut
 from webapp.receipts import find_receipt, jam_printer, receipts
 from webapp.store import CartEmit, get_engine, get_subscribers
+
+
+@pytest.fixture
+def client(operator_client: FlaskClient) -> FlaskClient:
+    """Every test here works the operations page, so as a signed-in operator (what anonymous
+    visitors get is in test_auth.py)."""
+    return operator_client
 
 
 def checked_out(emit: CartEmit, cart_id: str = "cart-1") -> str:
@@ -271,7 +278,9 @@ def test_a_refresh_ignores_the_forms_fresh_csrf_tokens(sqlite_url: str) -> None:
     from webapp.store import get_emit
 
     app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
+    add_operator(app)
     client = app.test_client()
+    assert sign_in(client).status_code == 303
     page = client.get("/ops").text
     refresh = re.search(r'hx-get="(/ops\?part=subscribers&amp;seen=[0-9a-f]+)"', page)
     assert refresh is not None

@@ -87,7 +87,9 @@ def test_htmx_without_the_token_gets_the_message_in_the_alert_area(guarded: Flas
     assert "Reload the page and try again." in response.text
 
 
-def test_every_form_carries_the_token(client: FlaskClient) -> None:
+def test_every_form_carries_the_token(client: FlaskClient, operator_client: FlaskClient) -> None:
+    assert client.get("/sign-in").text.count('name="csrf_token"') == 1
+    client = operator_client  # the operations page, and the header's sign-out form
     cart_id = client.post("/carts").headers["Location"][7:]
     get_emit(client.application).handle_command(cart_id, AddItem("BEAN-250"))
     for url in ("/", f"/carts/{cart_id}", "/ops"):
@@ -112,7 +114,11 @@ def test_every_response_carries_the_security_headers(client: FlaskClient) -> Non
     assert client.get("/").headers["Cache-Control"] == "no-store"
 
 
-def test_pages_have_no_inline_script_style_or_handler(client: FlaskClient) -> None:
+def test_pages_have_no_inline_script_style_or_handler(
+    client: FlaskClient, operator_client: FlaskClient
+) -> None:
+    sign_in_page = client.get("/sign-in").text
+    client = operator_client
     emit = get_emit(client.application)
     open_id = client.post("/carts").headers["Location"][7:]
     emit.handle_command(open_id, AddItem("BEAN-250"))
@@ -130,6 +136,7 @@ def test_pages_have_no_inline_script_style_or_handler(client: FlaskClient) -> No
         client.get(f"/carts/{done_id}/history?version=2&compare=0", headers=HTMX).text,
         client.get("/ops").text,
         client.get("/ops", headers=HTMX).text,
+        sign_in_page,
     ]
     for page in pages:
         assert "<style" not in page
