@@ -65,6 +65,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # the first failure (it doubles each time).
         RECEIPTS_MAX_ATTEMPTS=4,
         RECEIPTS_FIRST_RETRY_WAIT=1.0,
+        # True (the demo): anyone sees the dashboard of every cart and any cart's page and
+        # history, and the dashboard says so. False (production): those are for signed-in
+        # operators; a shopper sees only the carts opened in their own browser session.
+        CARTS_PUBLIC=True,
         # Rows per dashboard page.
         CARTS_PER_PAGE=20,
         # Products in the dashboard's best sellers.

@@ -38,7 +38,7 @@ from emit import (
     IdempotencyKeyReused,
     WrongExpectedVersion,
 )
-from webapp import forms
+from webapp import forms, shoppers
 from webapp.cart import (
     AddItem,
     Cart,
@@ -58,6 +58,7 @@ from webapp.store import get_emit, get_engine
 from webapp.timeline import diff
 
 bp = Blueprint("carts", __name__, url_prefix="/carts")
+bp.before_request(shoppers.check_cart)
 
 _NEW_CART_ATTEMPTS = 5
 
@@ -95,6 +96,7 @@ def open_cart() -> Response:
             emit.create(cart_id)
         except AggregateAlreadyExists:
             continue
+        shoppers.remember(cart_id)
         return see_other(url_for(".show", cart_id=cart_id))
     raise RuntimeError(f"No free cart id after {_NEW_CART_ATTEMPTS} random tries.")
 

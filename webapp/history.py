@@ -28,7 +28,7 @@ from werkzeug.exceptions import BadRequest
 from emit import AggregateNotFound, RecordedEvent, VersionOutOfRange
 from emit.codec import encoder
 from emit.export import event_document, export_stream
-from webapp import forms
+from webapp import forms, shoppers
 from webapp.cart import Cart, CartEvent, cart_decider
 from webapp.carts import no_such_cart
 from webapp.hypermedia import fragment_response, wants_fragment
@@ -36,6 +36,7 @@ from webapp.store import get_emit
 from webapp.timeline import CartTimeline, kind, summary
 
 bp = Blueprint("history", __name__, url_prefix="/carts")
+bp.before_request(shoppers.check_cart)
 
 _encode_cart = encoder(Cart)
 
