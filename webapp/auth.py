@@ -29,7 +29,7 @@ login_manager = LoginManager()
 
 NOT_SIGNED_IN = (
     "Only a signed-in operator can do this, and you are not signed in (or your session has "
-    "ended). Nothing was changed: sign in on the sign-in page, then try again."
+    "ended). Nothing was changed."
 )
 WRONG = "That operator name and password do not match. Check both and try again."
 
@@ -49,11 +49,14 @@ def require_operator() -> Response | None:
 
 
 def _unauthorized() -> Response:
-    if request.method in ("GET", "HEAD") and not wants_fragment():
+    fragment = wants_fragment()
+    if request.method in ("GET", "HEAD") and not fragment:
         here = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
         # 303, not 302: the browser is to GET the sign-in page whatever brought it here.
         return see_other(url_for("auth.sign_in", next=here))
-    raise Unauthorized(NOT_SIGNED_IN)
+    # The error page has a sign-in button; in a page's alert area, reloading gets there.
+    then = "Reload the page to sign in." if fragment else "Sign in, then try again."
+    raise Unauthorized(f"{NOT_SIGNED_IN} {then}")
 
 
 def _load(operator_id: str) -> operators.Operator | None:

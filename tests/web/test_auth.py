@@ -99,8 +99,10 @@ def test_every_action_refuses_an_anonymous_post_and_changes_nothing(
         assert "Nothing was changed" in response.text
         if headers:
             assert response.headers["HX-Retarget"] == "#page-alert"
+            assert "Reload the page to sign in." in response.text
         else:
-            assert "<h1" in response.text  # a whole page that says so
+            assert "<h1" in response.text  # a whole page that says so, and leads on
+            assert 'href="/sign-in"' in element(response.text, "error-sign-in")
     assert [letter.id for letter in get_subscribers(app).dead_letters()] == [letter_id]
     assert printer_jammed(get_engine(app))
     assert "cart-1" in emit.pool
