@@ -13,7 +13,7 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
-from webapp import create_app  # noqa: E402
+from webapp import create_app, operators  # noqa: E402
 from webapp.cart import AddItem, CheckOut  # noqa: E402
 from webapp.demo import seed  # noqa: E402
 from webapp.live_server import LiveServer, chromium_launch_options  # noqa: E402
@@ -53,6 +53,13 @@ def main() -> None:
             shoot(desktop, f"{server.url}/", "dashboard.png")
             shoot(desktop, f"{server.url}/carts/cart-5eed0003", "cart.png")
             shoot(desktop, f"{server.url}/carts/cart-5eed0001", "receipt.png")
+            # The operations page is for operators: sign in as one, made for this throwaway store.
+            operators.create(get_engine(app), "demo", "screenshots-only-password")
+            desktop.goto(f"{server.url}/sign-in")
+            desktop.get_by_label("Name").fill("demo")
+            desktop.get_by_label("Password").fill("screenshots-only-password")
+            desktop.get_by_role("button", name="Sign in").click()
+            desktop.wait_for_url(f"{server.url}/ops")
             shoot(desktop, f"{server.url}/ops", "ops.png")
             tall = browser.new_page(viewport=DESKTOP_TALL, color_scheme="light")
             # The version that removed the travel mug, its payload and metadata opened.

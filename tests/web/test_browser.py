@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from tests.web.conftest import OPERATOR, PASSWORD
 from webapp.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -209,7 +210,7 @@ def test_an_expired_session_is_explained_at_the_top(page: Page, live_server: Liv
 @pytest.fixture
 def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app with its policies running in the background, fast retries and a fast refresh."""
-    from tests.web.conftest import make_app
+    from tests.web.conftest import add_operator, make_app
     from webapp.store import get_emit, get_subscribers
 
     store = tmp_path_factory.mktemp("ops") / "emit.sqlite3"
@@ -220,15 +221,47 @@ def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]
         RECEIPTS_FIRST_RETRY_WAIT=0.05,
         OPS_REFRESH_SECONDS=1,
     )
+    add_operator(app)
     with LiveServer(app) as server:
         yield server
     get_subscribers(app).stop()
     get_emit(app).close()
 
 
+def sign_in_on(page: Page, name: str, password: str) -> None:
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_an_operator_signs_in_to_reach_the_operations_page(
+    page: Page, ops_server: LiveServer
+) -> None:
+    page.goto(f"{ops_server.url}/ops")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=(%2F|/)ops$"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    sign_in_on(page, OPERATOR, "not the password")
+    expect(page.get_by_role("alert")).to_contain_text("name and password do not match")
+    expect(page.get_by_label("Name")).to_have_value(OPERATOR)
+
+    sign_in_on(page, OPERATOR, PASSWORD)
+    expect(page).to_have_url(f"{ops_server.url}/ops")
+    expect(page.get_by_role("heading", name="Operations")).to_be_visible()
+    expect(page.locator("#sign-out")).to_contain_text(f"Operator {OPERATOR}")
+    expect(page.locator("#printer-switch")).to_be_visible()
+
+    page.locator("#sign-out").get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status")).to_contain_text("You have signed out.")
+    page.goto(f"{ops_server.url}/ops")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=(%2F|/)ops$"))
+
+
 def test_watching_a_receipt_fail_park_and_be_retried(page: Page, ops_server: LiveServer) -> None:
     ops = f"{ops_server.url}/ops"
     page.goto(ops)
+    sign_in_on(page, OPERATOR, PASSWORD)
+    expect(page).to_have_url(ops)
     page.locator("#printer-switch").click()
     expect(page.locator("#printer-switch")).to_have_text("Fix the printer")
 
