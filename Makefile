@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 .PHONY: run test lint bench screenshots setup db clean help
 
 help:
-	@echo "make run          set up, create and seed the SQLite store, serve on http://127.0.0.1:5000"
+	@echo "make run          set up, create and seed the SQLite store, make a first operator, serve on http://127.0.0.1:5000"
 	@echo "make test         set up, then lint, type-check and run the whole suite"
 	@echo "make bench        emit against the eventsourcing library, side by side (bench/RESULTS.md)"
 	@echo "make screenshots  regenerate the README screenshots with Chromium"
@@ -40,9 +40,11 @@ $(CHROMIUM):
 
 setup: $(VENV)/.installed $(HTMX)
 
+# create-demo-operator prints the first operator's password the one time it makes it.
 db: setup
 	$(FLASK) init-db
 	$(FLASK) seed-demo
+	$(FLASK) create-demo-operator
 
 # --- the two commands --------------------------------------------------------------------------
 

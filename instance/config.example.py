@@ -2,8 +2,9 @@
 # and change what you need. Environment variables win over this file: FLASK_<NAME>, for example
 # FLASK_EMIT_STORE_URL or FLASK_SECRET_KEY.
 
-# Signs the session cookie that carries the CSRF secret. Use a long random value, the same in
-# every process that serves the site, for example from:
+# Signs the session cookie that carries the CSRF secret, the signed-in operator and the carts a
+# shopper opened. Use a long random value, the same in every process that serves the site, for
+# example from:
 #   python -c 'import secrets; print(secrets.token_hex(32))'
 SECRET_KEY = "change-me"
 
@@ -14,6 +15,11 @@ SECRET_KEY = "change-me"
 
 # How many live carts each process keeps in memory (least recently used ones go first).
 # EMIT_POOL_SIZE = 1000
+
+# Production: the dashboard of every cart, and any cart's page and history, are for signed-in
+# operators (flask --app webapp create-operator NAME); a shopper sees only the carts opened in
+# their own browser session. True is the demo's default: everything public, and it says so.
+CARTS_PUBLIC = False
 
 # Rows per page on the dashboard, and products in its best sellers.
 # CARTS_PER_PAGE = 20
