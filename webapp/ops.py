@@ -1,5 +1,6 @@
 """The operations page: what the subscribers, the dead letters and the pool of live carts are
 doing, with the buttons to repair them (Retry, Skip, Evict) and the demo's receipt-printer switch.
+All of it is for signed-in operators (`webapp.auth`).
 
 It refreshes itself while open, in two parts: the subscribers (with the dead letters and the
 printer switch), and this process's counters and pool, which change with every page anyone

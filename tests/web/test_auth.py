@@ -254,11 +254,15 @@ def test_signing_out_ends_the_operators_session(operator_client: FlaskClient) ->
     assert client.post("/ops/receipt-printer", data={"jammed": "1"}).status_code == 401
 
 
-def test_signing_out_needs_the_csrf_token(sqlite_url: str) -> None:
+def test_signing_in_and_out_need_the_csrf_token(sqlite_url: str) -> None:
     app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
     try:
         add_operator(app)
         client = app.test_client()
+        forged = client.post("/sign-in", data={"name": OPERATOR, "password": PASSWORD})
+        assert forged.status_code == 400
+        assert "This form has expired" in forged.text
+        assert not signed_in(client)
         assert sign_in(client).status_code == 303
 
         assert client.post("/sign-out").status_code == 400
