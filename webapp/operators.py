@@ -46,19 +46,20 @@ class Operator:
     """A signed-in operator as Flask-Login sees it (its `UserMixin`-like protocol).
 
     `get_id` carries a fingerprint of the password hash: setting a new password
-    (`create-operator NAME --reset`) signs out every session signed in with the old one.
+    (`create-operator NAME --reset`) signs out every session signed in with the old one. The
+    hash itself stays in the database, out of reach of templates that show `current_user`.
     """
 
     id: int
     name: str
-    password_hash: str
+    password_fingerprint: str
 
     is_authenticated = True
     is_active = True
     is_anonymous = False
 
     def get_id(self) -> str:
-        return f"{self.id}:{fingerprint(self.password_hash)}"
+        return f"{self.id}:{self.password_fingerprint}"
 
 
 def fingerprint(password_hash: str) -> str:
@@ -117,7 +118,7 @@ def create(engine: sa.Engine, name: str, password: str, *, reset: bool = False) 
             ).scalar()
             if changed is None:  # deleted by another process since we looked
                 raise OperatorError(f"There is no operator “{name}” whose password to reset.")
-            return Operator(changed, name, password_hash)
+            return Operator(changed, name, fingerprint(password_hash))
         try:
             new_id = connection.execute(
                 sa.insert(operators)
@@ -126,7 +127,7 @@ def create(engine: sa.Engine, name: str, password: str, *, reset: bool = False) 
             ).scalar_one()
         except sa.exc.IntegrityError:  # made by another process since we looked
             raise OperatorError(f"Operator “{name}” exists already.") from None
-    return Operator(new_id, name, password_hash)
+    return Operator(new_id, name, fingerprint(password_hash))
 
 
 def create_first(engine: sa.Engine) -> tuple[Operator, str] | None:
@@ -153,7 +154,7 @@ def authenticate(engine: sa.Engine, name: str, password: str) -> Operator | None
         return None
     if not check_password_hash(row.password_hash, password):
         return None
-    return Operator(row.id, row.name, row.password_hash)
+    return Operator(row.id, row.name, fingerprint(row.password_hash))
 
 
 def load(engine: sa.Engine, operator_id: str) -> Operator | None:
@@ -166,7 +167,7 @@ def load(engine: sa.Engine, operator_id: str) -> Operator | None:
         row = connection.execute(sa.select(operators).where(operators.c.id == int(number))).first()
     if row is None or not hmac.compare_digest(seen, fingerprint(row.password_hash)):
         return None
-    return Operator(row.id, row.name, row.password_hash)
+    return Operator(row.id, row.name, fingerprint(row.password_hash))
 
 
 @cache
