@@ -89,16 +89,21 @@ def open_cart() -> Response:
         except AggregateAlreadyExists:
             pass  # another key's cart has this id (rare): a random one below
         else:
-            return see_other(url_for(".show", cart_id=cart_id))
+            return _opened(cart_id)
     for _ in range(_NEW_CART_ATTEMPTS):
         cart_id = f"cart-{secrets.token_hex(4)}"
         try:
             emit.create(cart_id)
         except AggregateAlreadyExists:
             continue
-        shoppers.remember(cart_id)
-        return see_other(url_for(".show", cart_id=cart_id))
+        return _opened(cart_id)
     raise RuntimeError(f"No free cart id after {_NEW_CART_ATTEMPTS} random tries.")
+
+
+def _opened(cart_id: str) -> Response:
+    # When the carts are not public, the cart is this browser session's to see and change.
+    shoppers.remember(cart_id)
+    return see_other(url_for(".show", cart_id=cart_id))
 
 
 @bp.get("/<cart_id>")

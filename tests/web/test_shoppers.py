@@ -120,6 +120,22 @@ def test_an_operator_sees_every_cart(private: Flask) -> None:
     assert cart_id not in operator.get("/").text
 
 
+def test_a_cart_opened_from_the_dashboards_form_is_the_shoppers(private: Flask) -> None:
+    shopper = private.test_client()
+    form = shopper.get("/").text
+    key = form.split('name="key" value="', 1)[1].split('"', 1)[0]
+
+    first = shopper.post("/carts", data={"key": key})
+    again = shopper.post("/carts", data={"key": key})  # the form sent twice: one cart
+
+    assert first.status_code == again.status_code == 303
+    assert first.headers["Location"] == again.headers["Location"]
+    cart_id = first.headers["Location"].rsplit("/", 1)[1]
+    assert shopper.get(f"/carts/{cart_id}").status_code == 200
+    assert cart_id in element(shopper.get("/").text, "own-carts")
+    assert private.test_client().get(f"/carts/{cart_id}").status_code == 403
+
+
 def test_a_session_remembers_its_newest_carts(private: Flask) -> None:
     shopper = private.test_client()
     opened = [open_cart(shopper) for _ in range(KEPT + 1)]

@@ -12,8 +12,9 @@ from webapp.store import CartEmit, get_engine, get_subscribers
 
 
 def test_a_skip_from_a_stale_page_skips_nothing_else(
-    app: Flask, client: FlaskClient, emit: CartEmit
+    app: Flask, operator_client: FlaskClient, emit: CartEmit
 ) -> None:
+    client = operator_client  # the operations page is for operators
     jam_printer(get_engine(app), True)
     checked_out(emit, "cart-1")
     get_subscribers(app).catch_up()
