@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from hypothesis import settings
 
 from emit import EventStore, InMemoryEventStore, SqlEventStore
+from tests.faultproxy import FaultProxy
 
 # CI must not turn red at random: property tests explore the same examples on every run there.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -79,3 +80,11 @@ def _psycopg(url: str) -> str:
     return (
         sa.make_url(url).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     )
+
+
+@pytest.fixture
+def pg_proxy(postgres_url: str) -> Iterator[FaultProxy]:
+    """A `FaultProxy` (tests/faultproxy.py) in front of the test server, passing traffic;
+    `pg_proxy.url` is `postgres_url` (private schema included) through it."""
+    with FaultProxy.in_front_of(postgres_url) as proxy:
+        yield proxy
