@@ -7,6 +7,7 @@ under it, a server that accepts and then says nothing, or a COMMIT whose answer 
         engine = sqlalchemy.create_engine(proxy.url)  # the same URL, through the proxy
         ...                      # traffic passes
         proxy.refuse()           # new connections are refused (ECONNREFUSED); open ones go on
+        proxy.refuse(cut_open=True)  # ... and open ones are reset: a stopped server
         proxy.cut()              # open connections are reset, and so is every new one
         proxy.freeze()           # connections are accepted, but nothing is forwarded either way
         proxy.pass_traffic()     # back to normal: held bytes flow again, new connections pass
@@ -61,6 +62,7 @@ class FaultProxy:
         self.commits_dropped = 0
         self.accepted = 0
         self._closed = False
+        self._generation = 0
         self._listener: socket.socket | None = None
         self.port = 0
         self.url = ""  # set by `in_front_of`
@@ -86,14 +88,14 @@ class FaultProxy:
         """Forward everything, including what a freeze held back; accept new connections."""
         self._set_mode(PASS)
 
-    def refuse(self) -> None:
-        """Stop listening: new connections are refused, as by a stopped server. Open
-        connections carry on (combine with `cut` for a server that went away)."""
-        self._set_mode(REFUSE)
+    def refuse(self, *, cut_open: bool = False) -> None:
+        """Stop listening: new connections are refused. Open connections carry on, unless
+        `cut_open`: then they are reset, as by a server that was stopped."""
+        self._set_mode(REFUSE, cut_open=cut_open)
 
     def cut(self) -> None:
         """Reset every open connection now, and every new one as soon as it is accepted."""
-        self._set_mode(CUT)
+        self._set_mode(CUT, cut_open=True)
 
     def freeze(self) -> None:
         """Accept connections but forward nothing, in either direction, until
@@ -105,6 +107,12 @@ class FaultProxy:
         that connection; the client cannot know whether its transaction committed."""
         with self._changed:
             self._drop_next_commit = True
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections the proxy holds now."""
+        with self._changed:
+            return len(self._connections)
 
     # --- addresses -------------------------------------------------------------------------
 
@@ -140,18 +148,16 @@ class FaultProxy:
 
     # --- inside ----------------------------------------------------------------------------
 
-    def _set_mode(self, mode: str) -> None:
+    def _set_mode(self, mode: str, *, cut_open: bool = False) -> None:
         with self._changed:
             self._mode = mode
+            if cut_open:
+                self._generation += 1  # the links made before now end
             self._changed.notify_all()
         if mode == REFUSE:
             self._stop_listening()
         elif self._listener is None:
             self._listen()
-
-    def _links(self) -> list[_Link]:
-        with self._changed:
-            return list(self._connections)
 
     def _listen(self) -> None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -186,17 +192,17 @@ class FaultProxy:
             if self._mode == CUT:
                 _reset(client)
                 continue
-            link = _Link(self, client)
+            link = _Link(self, client, self._generation)
             with self._changed:
                 self._connections.add(link)
             threading.Thread(target=link.run, name="faultproxy-link", daemon=True).start()
 
-    def _flowing(self) -> bool:
-        """Wait while frozen; False once the connection must end instead."""
+    def _flowing(self, link: _Link) -> bool:
+        """Wait while frozen; False once `link` must end instead."""
         with self._changed:
             while self._mode == FREEZE and not self._closed:
                 self._changed.wait(_TICK * 5)
-            return not self._closed and self._mode != CUT
+            return not self._closed and link.generation == self._generation
 
     def _forget(self, link: _Link) -> None:
         with self._changed:
@@ -212,8 +218,9 @@ class _Link:
     """One client connection and its connection to the server, pumped by one thread, which
     alone closes them (with a reset) when the proxy cuts or closes."""
 
-    def __init__(self, proxy: FaultProxy, client: socket.socket) -> None:
+    def __init__(self, proxy: FaultProxy, client: socket.socket, generation: int) -> None:
         self.proxy = proxy
+        self.generation = generation  # the proxy's count of cuts when it was accepted
         self.client = client
         self.server: socket.socket | None = None
         self._startup_done = False
@@ -222,7 +229,7 @@ class _Link:
 
     def run(self) -> None:
         try:
-            if not self.proxy._flowing():
+            if not self.proxy._flowing(self):
                 return
             self.client.settimeout(None)
             self.server = socket.create_connection(self.proxy.target, timeout=5)
@@ -241,7 +248,7 @@ class _Link:
         server = self.server
         while True:
             readable, _, _ = select.select([self.client, server], [], [], _TICK)
-            if not self.proxy._flowing():
+            if not self.proxy._flowing(self):
                 return
             for source in readable:
                 data = source.recv(_CHUNK)

@@ -85,3 +85,16 @@ def test_a_dropped_commit_answer_leaves_the_commit_done_and_the_client_in_the_da
     with psycopg.connect(_conninfo(pg_proxy.url)) as again:
         again.execute("INSERT INTO proxied VALUES (2)")
     assert pg_proxy.commits_dropped == 1
+
+
+def test_refusing_can_cut_the_open_connections_too(pg_proxy: FaultProxy) -> None:
+    kept = psycopg.connect(_conninfo(pg_proxy.url))
+    pg_proxy.refuse()
+    kept.execute("SELECT 1")  # refusing alone leaves it be
+    pg_proxy.refuse(cut_open=True)
+    time.sleep(0.1)
+    assert pg_proxy.open_connections == 0
+    with pytest.raises(psycopg.OperationalError):
+        kept.execute("SELECT 1")
+    with pytest.raises(psycopg.OperationalError, match="refused"):
+        psycopg.connect(_conninfo(pg_proxy.url))
