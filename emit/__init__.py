@@ -31,6 +31,7 @@ from emit.errors import (
     UnknownSubscriber,
     VersionOutOfRange,
 )
+from emit.failures import StorageErrorKind
 from emit.handlers import Handler, LoggingHandler
 from emit.memory import InMemoryEventStore
 from emit.metrics import Metrics, Timing
@@ -90,6 +91,7 @@ __all__ = [
     "Snapshots",
     "SqlEventStore",
     "StorageError",
+    "StorageErrorKind",
     "StoredEvent",
     "StoredSnapshot",
     "StreamInfo",

@@ -3,6 +3,8 @@ the aggregate, the projection or policy, the dead letter."""
 
 from __future__ import annotations
 
+from emit.failures import classify
+
 
 class EmitError(Exception):
     """Base class of every error emit raises on purpose."""
@@ -105,12 +107,15 @@ class EventDecodeError(EmitError):
 
 class StorageError(EmitError):
     """The event store failed; `operation` says what it was doing, `__cause__` holds the driver's
-    error. When an append raises this, the command was not acknowledged: it may or may not have
-    been stored (the connection can fail after the commit), so read the stream before retrying."""
+    error and `kind` (a `StorageErrorKind`) what it means: the database is unreachable, did not
+    answer in time, is full, is read-only, or other. When an append raises this, the command was
+    not acknowledged: it may or may not have been stored (the connection can fail after the
+    commit), so read the stream before retrying."""
 
     def __init__(self, operation: str, aggregate_id: str | None, cause: BaseException) -> None:
         self.operation = operation
         self.aggregate_id = aggregate_id
+        self.kind = classify(cause)
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
         self.__cause__ = cause  # also when it is returned as an append's result, not raised
