@@ -1,0 +1,148 @@
+"""A database that fails under a library caller, for real, through the fault proxy
+(tests/faultproxy.py): refused, cut or frozen, every call raises `StorageError` and nothing
+else, of the right kind, within the store's time limit; when traffic passes again, the same
+objects work again without being made anew."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from emit import Emit, SqlEventStore, StorageError, StorageErrorKind, Subscribers
+from tests.account import Deposit, account
+from tests.balances import balance_projection
+from tests.faultproxy import FaultProxy
+from tests.test_subscribers import policy
+
+pytestmark = pytest.mark.postgres
+
+TIMEOUT = 1.0
+# The most a call may take on a frozen server: the pool's quick check of a connection, a new
+# connection (psycopg waits at least 2 s for one), or a statement's wait and a second of grace.
+LIMIT = max(TIMEOUT * 0.5 + 2.0, TIMEOUT + 1.0) + 1.0
+
+Call = Callable[[], object]
+
+
+@pytest.fixture
+def library(pg_proxy: FaultProxy) -> Iterator[tuple[Emit[Any, Any, Any], Subscribers]]:
+    store = SqlEventStore(pg_proxy.url, timeout=TIMEOUT)
+    emit: Emit[Any, Any, Any] = Emit(account, store=store, projections=[balance_projection])
+    subscribers = Subscribers(emit, [policy()])
+    emit.create("acc-1")
+    emit.handle_command("acc-1", Deposit(5))
+    subscribers.catch_up()
+    yield emit, subscribers
+    emit.close()
+
+
+def calls(emit: Emit[Any, Any, Any], subscribers: Subscribers) -> dict[str, Call]:
+    """Every kind of call a library user makes that reaches the database."""
+    store = emit.store
+    serial = iter(range(10**6))
+    return {
+        "create": lambda: emit.create(f"new-{next(serial)}"),
+        "handle_command": lambda: emit.handle_command("acc-1", Deposit(1)),
+        "aggregate (catch up)": lambda: emit.aggregate("acc-1", catch_up=True),
+        "history": lambda: emit.history("acc-1"),
+        "read_all": lambda: emit.read_all(),
+        "list_aggregates": lambda: emit.list_aggregates(),
+        "count_aggregates": lambda: emit.count_aggregates(),
+        "metrics": lambda: emit.metrics(),
+        "read_stream": lambda: store.read_stream("acc-1"),
+        "stream_version": lambda: store.stream_version("acc-1"),
+        "head_position": lambda: store.head_position(),
+        "read_snapshot": lambda: store.read_snapshot("acc-1", "key"),
+        "projections.install": lambda: emit.projections.install(),
+        "projections.rebuild": lambda: emit.projections.rebuild("balances"),
+        "subscribers.catch_up": lambda: subscribers.catch_up(timeout=5),
+        "subscribers.status": lambda: subscribers.status(),
+        "subscribers.dead_letters": lambda: subscribers.dead_letters(),
+    }
+
+
+# Calls that go through the store's one writer connection, one at a time: on a frozen server
+# each waits for the one before it, so they are timed one after the other.
+WRITERS = {"create", "handle_command", "projections.install", "projections.rebuild"}
+
+
+def failures(
+    emit: Emit[Any, Any, Any], subscribers: Subscribers
+) -> dict[str, tuple[StorageErrorKind | str, float]]:
+    """Each call's `StorageError` kind (or what else it did) and how long it took. The calls
+    that read run at once, each in a thread of its own, to keep the test short."""
+
+    def timed(call: Call) -> tuple[StorageErrorKind | str, float]:
+        started = time.monotonic()
+        try:
+            call()
+            outcome: StorageErrorKind | str = "no error"
+        except StorageError as error:
+            outcome = error.kind
+        except Exception as error:
+            outcome = f"{type(error).__name__}: {error}"
+        return outcome, time.monotonic() - started
+
+    every = calls(emit, subscribers)
+    with ThreadPoolExecutor(len(every)) as threads:
+        readers = {n: threads.submit(timed, c) for n, c in every.items() if n not in WRITERS}
+        seen = {name: timed(call) for name, call in every.items() if name in WRITERS}
+        seen.update({name: future.result() for name, future in readers.items()})
+    return seen
+
+
+def works_again(emit: Emit[Any, Any, Any], subscribers: Subscribers) -> None:
+    for call in calls(emit, subscribers).values():
+        call()
+
+
+@pytest.mark.parametrize("fault", ["refuse", "cut"])
+def test_a_server_that_is_gone_is_an_unreachable_storage_error_at_once(
+    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy, fault: str
+) -> None:
+    emit, subscribers = library
+    if fault == "refuse":
+        pg_proxy.refuse(cut_open=True)
+    else:
+        pg_proxy.cut()
+    seen = failures(emit, subscribers)
+    assert {name: kind for name, (kind, _) in seen.items()} == dict.fromkeys(
+        seen, StorageErrorKind.UNREACHABLE
+    )
+    assert max(took for _, took in seen.values()) < 1.0
+    pg_proxy.pass_traffic()
+    works_again(emit, subscribers)
+
+
+def test_a_frozen_server_is_a_timeout_storage_error_within_the_limit(
+    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy
+) -> None:
+    emit, subscribers = library
+    pg_proxy.freeze()
+    seen = failures(emit, subscribers)
+    assert {name: kind for name, (kind, _) in seen.items()} == dict.fromkeys(
+        seen, StorageErrorKind.TIMEOUT
+    )
+    slow = {name: round(took, 2) for name, (_, took) in seen.items() if took > LIMIT}
+    assert not slow, f"over {LIMIT} s: {slow}"
+    pg_proxy.pass_traffic()
+    works_again(emit, subscribers)
+
+
+def test_a_freeze_in_the_middle_of_an_append_ends_within_the_limit(
+    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy
+) -> None:
+    emit, _ = library
+    emit.handle_command("acc-1", Deposit(1))  # the writer connection is open, and idle
+    pg_proxy.freeze()
+    started = time.monotonic()
+    with pytest.raises(StorageError) as raised:
+        emit.handle_command("acc-1", Deposit(1))
+    assert time.monotonic() - started < LIMIT
+    assert raised.value.kind is StorageErrorKind.TIMEOUT
+    pg_proxy.pass_traffic()
+    emit.handle_command("acc-1", Deposit(1))
