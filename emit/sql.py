@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from emit.errors import ConcurrencyError, StorageError
+from emit.failures import StorageErrorKind
 from emit.sqlite_lock import LockingConnection
 from emit.store import (
     AppendRequest,
@@ -425,8 +426,10 @@ class SqlEventStore:
                 return failed.results_for(requests)
             except Exception as error:
                 failure = self._failed(error, requests[0].stream_id)
-                if len(requests) == 1:
-                    return [failure]
+                if len(requests) == 1 or _database_away(failure):
+                    # The database itself failed: trying each request alone would only wait
+                    # for it once more per request.
+                    return [failure] * len(requests)
             # One request spoiled the shared transaction before its commit (nothing of it was
             # stored): give each its own, so that only the culprit fails.
             results: list[AppendResult] = []
@@ -920,6 +923,14 @@ class _CommitFailed(Exception):
             else result
             for request, result in zip(requests, self.results, strict=True)
         ]
+
+
+def _database_away(error: Exception) -> bool:
+    """True for a `StorageError` that no request caused: the database is unreachable or hangs."""
+    return isinstance(error, StorageError) and error.kind in (
+        StorageErrorKind.UNREACHABLE,
+        StorageErrorKind.TIMEOUT,
+    )
 
 
 def is_driver_error(error: BaseException) -> bool:

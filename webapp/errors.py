@@ -2,8 +2,9 @@
 htmx, a fragment shown in the page's alert area (`#page-alert`) while the rest stays put.
 
 Kinds: 400 malformed input (and a failed CSRF check), 404 unknown page or cart, 405 wrong method,
-413 oversized request, 500 our bug, 503 the event store is unreachable. None of them reveals
-internals: details go to the log.
+413 oversized request, 500 our bug, 503 the event store failed (any `StorageError`, on every
+route), in words that fit why: unreachable, not answering in time, full, read-only. None of them
+reveals internals: details go to the log, one line per failure (the traceback at DEBUG level).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Flask, Response, current_app, make_response, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from emit import StorageError
+from emit import StorageError, StorageErrorKind
 from webapp.hypermedia import fragment_response, wants_fragment
 
 TITLES = {
@@ -53,14 +54,43 @@ def _http_error(error: HTTPException) -> Response:
     return response
 
 
+STORAGE_MESSAGES = {
+    StorageErrorKind.UNREACHABLE: (
+        "The event store cannot be reached: its database is down or the network to it is. "
+        "Try again in a moment."
+    ),
+    StorageErrorKind.TIMEOUT: (
+        "The event store did not answer in time: it is overloaded or stuck. Try again in a moment."
+    ),
+    StorageErrorKind.FULL: (
+        "The event store is full (its disk or its quota): nothing can be saved until an "
+        "operator frees space. Nothing of this request was saved."
+    ),
+    StorageErrorKind.READ_ONLY: (
+        "The event store is read-only right now (a standby database or a read-only disk): "
+        "nothing can be saved. Pages that only read still work."
+    ),
+    StorageErrorKind.OTHER: (
+        "The event store failed. Try again in a moment. "
+        "(If this is a new installation, run `flask --app webapp init-db`.)"
+    ),
+}
+
+# Seconds a client is asked to wait before trying again (`Retry-After`).
+RETRY_AFTER = 5
+
+
+def storage_message(error: StorageError) -> str:
+    """What to tell the person whose request met `error`: chosen by why the store failed."""
+    return STORAGE_MESSAGES[error.kind]
+
+
 def _storage_error(error: StorageError) -> Response:
-    current_app.logger.error("Event store failure: %s", error, exc_info=error)
-    return _http_error(
-        ServiceUnavailable(
-            "The event store cannot be reached. Nothing was changed; try again in a moment. "
-            "(If this is a new installation, run `flask --app webapp init-db`.)"
-        )
-    )
+    # An outage fails every request: one line each, not a traceback each.
+    cause = " ".join(str(error).split())
+    current_app.logger.error("Event store failure (%s): %s", error.kind, cause)
+    current_app.logger.debug("Event store failure traceback", exc_info=error)
+    return _http_error(ServiceUnavailable(storage_message(error), retry_after=RETRY_AFTER))
 
 
 def init_app(app: Flask) -> None:

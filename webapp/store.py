@@ -29,7 +29,12 @@ def init_app(app: Flask) -> None:
     # still coming up; `flask init-db` creates the tables and installs the read models.
     # queue_writers: on SQLite, gunicorn's worker processes and their subscriber threads queue
     # for the write lock in the kernel instead of in SQLite's sleeping busy handler.
-    events = SqlEventStore(app.config["EMIT_STORE_URL"], create=False, queue_writers=True)
+    events = SqlEventStore(
+        app.config["EMIT_STORE_URL"],
+        create=False,
+        timeout=app.config["EMIT_STORE_TIMEOUT"],
+        queue_writers=True,
+    )
     emit: CartEmit = Emit(
         cart_decider,
         store=events,
