@@ -140,6 +140,7 @@ def make_engine(
 
     No wait for the database is longer than about `timeout` seconds; it then fails with a
     driver error that the store turns into a `StorageError` whose kind is "timeout".
+    Raises `StorageError` if a SQLite file's folder cannot be made.
     `postgresql://` URLs use psycopg 3, with connecting, waiting for a pooled connection, each
     statement, each lock and each answer bounded by `timeout` (emit/postgres.py). SQLite files
     get WAL, `synchronous=FULL`, a busy timeout (`busy_timeout`, by default `timeout`) and
@@ -160,7 +161,11 @@ def make_engine(
                 "emit's writer and readers: use a file (sqlite:///path/emit.sqlite3) or "
                 "InMemoryEventStore."
             )
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if not database.startswith("file:"):  # a URI names a file, maybe read-only
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError("create the database's folder", None, error) from error
         options.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         if queue_writers:
             options["connect_args"].setdefault("factory", LockingConnection)

@@ -173,21 +173,26 @@ def test_a_503_for_htmx_goes_to_the_page_alert(pg_app: Flask, pg_proxy: FaultPro
 # --- a full disk ---------------------------------------------------------------------------------
 
 
-def full_app(database: Path) -> Flask:
-    """An app on a SQLite file holding one open cart, made the way a new process makes it,
-    whose every connection lets the file grow by one page at most: soon full."""
+def app_on(database: Path, url: str | None = None) -> Flask:
+    """An app on a SQLite file holding one open cart, made the way a new process makes it
+    (at `url`, if given, rather than the file's plain URL)."""
     setup = make_app(f"sqlite:///{database}")
     get_emit(setup).create(OPEN_CART)
     get_emit(setup).close()
-    app = create_app(
+    return create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test",
-            "EMIT_STORE_URL": f"sqlite:///{database}",
+            "EMIT_STORE_URL": url or f"sqlite:///{database}",
             "WTF_CSRF_ENABLED": False,
             "EMIT_RUN_SUBSCRIBERS": False,
         }
     )
+
+
+def full_app(database: Path) -> Flask:
+    """`app_on` a file that each connection lets grow by one page at most: soon full."""
+    app = app_on(database)
 
     @sa.event.listens_for(get_engine(app), "connect")
     def _limit(dbapi_connection: Any, _record: Any) -> None:
@@ -239,3 +244,17 @@ def test_a_full_sqlite_database_is_a_503_that_says_so_and_stores_nothing_partial
         assert row[0] == state.item_count == (acknowledged - 1) % 2 + 1
         assert connection.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
     emit.close()
+
+
+def test_a_read_only_database_is_a_503_that_says_so_while_pages_still_read(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "emit.sqlite3"
+    app = app_on(database, f"sqlite:///file:{database}?mode=ro&uri=true")
+    client = app.test_client()
+    assert client.get(f"/carts/{OPEN_CART}").status_code == 200
+    response = client.post(f"/carts/{OPEN_CART}/items", data={"sku": "BEAN-250"})
+    assert response.status_code == 503
+    assert "read-only" in response.text
+    assert "init-db" not in response.text
+    get_emit(app).close()
