@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from emit import Emit, SqlEventStore, StorageError, StorageErrorKind, make_engine
+from emit import Emit, Projection, SqlEventStore, StorageError, StorageErrorKind, make_engine
 from emit.failures import classify
-from tests.account import Deposit, account
+from tests.account import Deposit, Deposited, account
 
 
 def storage_error(call: Any) -> StorageError:
@@ -121,3 +122,36 @@ def test_a_read_only_postgres_is_read_only(postgres_url: str) -> None:
 def test_errors_that_are_none_of_the_kinds_are_other() -> None:
     assert classify(ValueError("a bug")) is StorageErrorKind.OTHER
     assert StorageError("read a stream", None, RuntimeError("closed")).kind == "other"
+
+
+def test_a_command_queued_behind_a_stuck_one_gives_up_after_the_queue_timeout(
+    tmp_path: Path,
+) -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def stuck(_connection: sa.Connection, recorded: Any) -> None:
+        if isinstance(recorded.event, Deposited) and recorded.event.amount == 1:
+            entered.set()
+            release.wait(10)  # an append that the database does not answer
+
+    emit: Emit[Any, Any, Any] = Emit(
+        account,
+        store=SqlEventStore(f"sqlite:///{tmp_path / 'emit.sqlite3'}"),
+        projections=[Projection("stuck", [], stuck)],
+        queue_timeout=0.2,
+    )
+    emit.create("acc-1")
+    first = threading.Thread(target=emit.handle_command, args=("acc-1", Deposit(1)))
+    first.start()
+    entered.wait(5)
+    started = time.monotonic()
+    error = storage_error(lambda: emit.handle_command("acc-1", Deposit(2)))
+    assert 0.2 <= time.monotonic() - started < 1
+    assert error.kind is StorageErrorKind.TIMEOUT
+    assert error.aggregate_id == "acc-1"
+    release.set()
+    first.join()
+    emit.handle_command("acc-1", Deposit(2))  # the queue moves again
+    assert emit.get_state("acc-1").balance == 3
+    emit.close()

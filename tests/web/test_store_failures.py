@@ -161,6 +161,25 @@ def test_every_route_answers_503_within_the_limit_while_the_database_hangs(
 
 
 @pytest.mark.postgres
+def test_commands_queued_on_one_cart_answer_503_within_the_limit_while_the_database_hangs(
+    pg_app: Flask, pg_proxy: FaultProxy
+) -> None:
+    pg_proxy.freeze()
+
+    def add() -> tuple[int, float]:
+        started = time.monotonic()
+        response = request(pg_app, "POST", f"/carts/{OPEN_CART}/items", {"sku": "BEAN-250"}, True)
+        return response.status_code, time.monotonic() - started
+
+    with ThreadPoolExecutor(6) as threads:
+        seen = list(threads.map(lambda _: add(), range(6)))
+    assert [status for status, _ in seen] == [503] * 6
+    assert max(took for _, took in seen) < LIMIT
+    pg_proxy.pass_traffic()
+    assert request(pg_app, "GET", f"/carts/{OPEN_CART}", {}, htmx=False).status_code == 200
+
+
+@pytest.mark.postgres
 def test_a_503_for_htmx_goes_to_the_page_alert(pg_app: Flask, pg_proxy: FaultProxy) -> None:
     pg_proxy.cut()
     response = request(pg_app, "POST", f"/carts/{OPEN_CART}/items", {"sku": "BEAN-250"}, True)
