@@ -16,7 +16,7 @@ from emit import Emit, SqlEventStore, StorageError, StorageErrorKind, Subscriber
 from tests.account import Deposit, account
 from tests.balances import balance_projection
 from tests.faultproxy import FaultProxy
-from tests.test_subscribers import policy
+from tests.test_subscribers import effect_counts, once_each, policy
 
 pytestmark = pytest.mark.postgres
 
@@ -146,3 +146,36 @@ def test_a_freeze_in_the_middle_of_an_append_ends_within_the_limit(
     assert raised.value.kind is StorageErrorKind.TIMEOUT
     pg_proxy.pass_traffic()
     emit.handle_command("acc-1", Deposit(1))
+
+
+@pytest.mark.parametrize("fault", ["cut", "freeze"])
+def test_a_running_policy_runner_rides_out_an_outage(
+    library: tuple[Emit[Any, Any, Any], Subscribers],
+    pg_proxy: FaultProxy,
+    postgres_url: str,
+    fault: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emit, _ = library
+    direct: Emit[Any, Any, Any] = Emit(account, store=SqlEventStore(postgres_url))
+    runner = Subscribers(emit, [policy()], poll_interval=0.05)
+    runner.start()
+    try:
+        getattr(pg_proxy, fault)()
+        direct.handle_command("acc-1", Deposit(7))  # appended while the runner is cut off
+        time.sleep(TIMEOUT + 1.5)
+        assert runner.running  # its thread did not die, and is not stuck for good
+        pg_proxy.pass_traffic()
+        head = direct.store.head_position()
+        deadline = time.monotonic() + LIMIT + 2
+        while effect_counts(direct) != once_each(direct):
+            assert time.monotonic() < deadline, "the runner did not catch up after the outage"
+            time.sleep(0.05)
+        assert sum(effect_counts(direct).values()) == head
+    finally:
+        runner.stop()
+        direct.close()
+    # Each failed round is one line saying why, with no traceback.
+    failed = [r for r in caplog.records if r.name == "emit.subscribers" and r.levelno >= 30]
+    assert failed
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in failed)
