@@ -32,6 +32,7 @@ transaction mode, and whose fencing protects the effects even when a lease is lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -48,11 +49,18 @@ from emit.checkpoints import POLICY, PROJECTION, Checkpoint, Checkpoints, LeaseL
 from emit.dead_letters import DeadLetter, DeadLetters
 from emit.emit import Emit
 from emit.errors import DeadLetterBusy, PolicyFailed, StorageError, UnknownSubscriber
+from emit.failures import StorageErrorKind, classify
 from emit.handlers import Handler
 from emit.policies import Policy, describe_error
 from emit.recorded import RecordedEvent
 from emit.runner_locks import RunnerLocks
-from emit.sql import SqlEventStore, create_schema, storage_errors, write_connection
+from emit.sql import (
+    SqlEventStore,
+    create_schema,
+    is_driver_error,
+    storage_errors,
+    write_connection,
+)
 from emit.store import StoredEvent
 
 log = logging.getLogger("emit.subscribers")
@@ -521,7 +529,8 @@ class Subscribers:
         is gone, in the same transaction as the policy's writes. On failure it stays, with
         one more attempt and the new error, and `PolicyFailed` is raised. Also raises
         `DeadLetterNotFound`, `DeadLetterBusy` (being retried elsewhere), `UnknownSubscriber`
-        (its policy is not one of these)."""
+        (its policy is not one of these), `StorageError` (the database failed: no attempt is
+        counted)."""
         with storage_errors("claim a dead letter"):
             policy = self._policy(self._dead_letters.get(dead_letter_id).subscriber)
             token = uuid.uuid4().hex
@@ -536,6 +545,17 @@ class Subscribers:
         except DeadLetterBusy:
             raise
         except Exception as error:
+            database_failed = isinstance(error, StorageError) or (
+                is_driver_error(error) and classify(error) is not StorageErrorKind.OTHER
+            )
+            if database_failed:
+                # Not the policy's failure: no attempt is counted, and the claim is let go (if
+                # the database lets us) so that the next Retry can run at once.
+                with contextlib.suppress(Exception):
+                    self._dead_letters.release(dead_letter_id, token)
+                if isinstance(error, StorageError):
+                    raise
+                raise StorageError("retry a dead letter", None, error) from error
             text = describe_error(error)
             with storage_errors("record a dead letter's failed retry"):
                 self._dead_letters.fail(

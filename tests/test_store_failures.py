@@ -11,12 +11,20 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from emit import Emit, SqlEventStore, StorageError, StorageErrorKind, Subscribers
+from emit import (
+    Emit,
+    RecordedEvent,
+    SqlEventStore,
+    StorageError,
+    StorageErrorKind,
+    Subscribers,
+)
 from tests.account import Deposit, account
 from tests.balances import balance_projection
 from tests.faultproxy import FaultProxy
-from tests.test_subscribers import effect_counts, once_each, policy
+from tests.test_subscribers import effect_counts, once_each, policy, write_effect
 
 pytestmark = pytest.mark.postgres
 
@@ -179,3 +187,31 @@ def test_a_running_policy_runner_rides_out_an_outage(
     failed = [r for r in caplog.records if r.name == "emit.subscribers" and r.levelno >= 30]
     assert failed
     assert all(r.exc_info is None and "\n" not in r.getMessage() for r in failed)
+
+
+def test_a_dead_letter_retry_cut_off_by_the_database_counts_no_attempt(
+    pg_proxy: FaultProxy,
+) -> None:
+    cut_off = False
+
+    def handle(connection: sa.Connection, recorded: RecordedEvent[Any]) -> None:
+        if cut_off:
+            pg_proxy.cut()  # the policy's connection is cut while it works...
+            time.sleep(0.1)
+            pg_proxy.pass_traffic()  # ...and the database can be reached again at once
+            write_effect(connection, recorded)
+        raise RuntimeError("the first try fails")
+
+    emit: Emit[Any, Any, Any] = Emit(account, store=SqlEventStore(pg_proxy.url, timeout=TIMEOUT))
+    subscribers = Subscribers(emit, [policy(handle, max_attempts=1)])
+    emit.create("acc-1")
+    subscribers.catch_up()
+    (letter,) = subscribers.dead_letters()
+    cut_off = True
+    with pytest.raises(StorageError) as raised:
+        subscribers.retry_dead_letter(letter.id)
+    assert raised.value.kind is StorageErrorKind.UNREACHABLE
+    (after,) = subscribers.dead_letters()
+    assert (after.id, after.attempts, after.error) == (letter.id, 1, letter.error)
+    assert not after.being_retried  # the claim was let go: Retry works again at once
+    emit.close()
