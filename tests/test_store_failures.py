@@ -215,3 +215,30 @@ def test_a_dead_letter_retry_cut_off_by_the_database_counts_no_attempt(
     assert (after.id, after.attempts, after.error) == (letter.id, 1, letter.error)
     assert not after.being_retried  # the claim was let go: Retry works again at once
     emit.close()
+
+
+def test_a_group_commit_on_a_frozen_server_lets_every_waiting_command_go(
+    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy
+) -> None:
+    emit, _ = library
+    for n in range(8):
+        emit.create(f"acc-g{n}")
+    pg_proxy.freeze()
+
+    def command(n: int) -> tuple[StorageErrorKind | None, float]:
+        started = time.monotonic()
+        try:
+            emit.handle_command(f"acc-g{n}", Deposit(1))
+            kind = None
+        except StorageError as error:
+            kind = error.kind
+        return kind, time.monotonic() - started
+
+    with ThreadPoolExecutor(8) as threads:
+        seen = list(threads.map(command, range(8)))
+    # The leader's batch waits out the timeout; the commands queued behind it then fail in
+    # one batch too, on a new connection that cannot be made: two waits, not one each.
+    assert [kind for kind, _ in seen] == [StorageErrorKind.TIMEOUT] * 8
+    assert max(took for _, took in seen) < LIMIT + 2.0  # a connection takes 2 s to give up
+    pg_proxy.pass_traffic()
+    emit.handle_command("acc-g0", Deposit(1))
