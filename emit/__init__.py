@@ -34,6 +34,7 @@ from emit.errors import (
     VersionOutOfRange,
     WrongExpectedVersion,
 )
+from emit.failures import StorageErrorKind
 from emit.handlers import Handler, LoggingHandler
 from emit.memory import InMemoryEventStore
 from emit.metrics import Metrics, Timing
@@ -100,6 +101,7 @@ __all__ = [
     "Snapshots",
     "SqlEventStore",
     "StorageError",
+    "StorageErrorKind",
     "StoredCommand",
     "StoredEvent",
     "StoredSnapshot",

@@ -233,18 +233,28 @@ class Checkpoints:
 
     # --- leases --------------------------------------------------------------------------------
 
-    def acquire(self, name: str, owner: str, ttl: float) -> Checkpoint | None:
+    def acquire(
+        self, name: str, owner: str, ttl: float, *, holder_alive: bool | None = None
+    ) -> Checkpoint | None:
         """Take or renew the lease of policy `name` for `ttl` seconds: its checkpoint if this
-        owner holds it now, None if another runner's lease has not expired."""
+        owner holds it now, None if another runner's lease has not expired.
+
+        `holder_alive` is what the caller knows from the runners' locks (emit/runner_locks.py):
+        False, no live runner works on the policy, so the lease is taken whoever holds it; True,
+        a live runner holds the policy's lock, so the lease is taken only if it expired (that
+        runner is frozen); None, nothing is known, so a free or expired lease is taken."""
         c = checkpoints.c
+        expired = c.lease_expires < self._clock
+        if holder_alive is None:
+            free = sa.or_(c.owner.is_(None), c.owner == owner, expired)
+        elif holder_alive:
+            free = sa.or_(c.owner == owner, expired)
+        else:
+            free = sa.true()
         with write_connection(self.engine) as connection:
             result = connection.execute(
                 sa.update(checkpoints)
-                .where(
-                    c.name == name,
-                    c.kind == POLICY,
-                    sa.or_(c.owner.is_(None), c.owner == owner, c.lease_expires < self._clock),
-                )
+                .where(c.name == name, c.kind == POLICY, free)
                 .values(owner=owner, lease_expires=self._clock + ttl)
             )
             checkpoint = self.read(connection, name) if result.rowcount == 1 else None

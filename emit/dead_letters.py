@@ -183,6 +183,18 @@ class DeadLetters:
             )
             connection.commit()
 
+    def release(self, dead_letter_id: int, token: str) -> None:
+        """Let go of a claim made under `token`, counting no attempt (the retry never ran to
+        its end: the database failed)."""
+        d = dead_letters.c
+        with write_connection(self.engine) as connection:
+            connection.execute(
+                sa.update(dead_letters)
+                .where(d.id == dead_letter_id, d.claimed_by == token)
+                .values(claimed_by=None, claimed_until=None)
+            )
+            connection.commit()
+
     def skip(self, dead_letter_id: int) -> DeadLetter:
         """Drop a dead letter without handling it; the one dropped. Raises
         `DeadLetterNotFound`, `DeadLetterBusy` (a retry holds it)."""

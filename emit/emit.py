@@ -26,6 +26,7 @@ from emit.errors import (
     IdempotencyKeyReused,
     InvalidAggregateId,
     InvalidIdempotencyKey,
+    StorageError,
     VersionOutOfRange,
     WrongExpectedVersion,
 )
@@ -89,6 +90,11 @@ class Emit(Generic[C, E, S]):
     loading an aggregate or `state_at` replays at most N-1 events after the latest snapshot.
     States are the same as without snapshots. Bump `snapshot_version` if `evolve` depends on
     code outside the modules that define it, the state and the events, and that code changes.
+
+    `queue_timeout` (seconds) bounds how long a command, or a read with `catch_up=True`, waits
+    for those before it on the same aggregate: past it, it raises `StorageError` of kind
+    "timeout". With a store whose every wait is bounded, that keeps a database that hangs from
+    piling requests up behind one aggregate. None: wait as long as they take.
     """
 
     def __init__(
@@ -104,9 +110,13 @@ class Emit(Generic[C, E, S]):
         handlers: Sequence[Handler] | None = None,
         snapshot_every: int | None = None,
         snapshot_version: str | int = 0,
+        queue_timeout: float | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError(f"max_retries cannot be negative, not {max_retries}.")
+        if queue_timeout is not None and queue_timeout <= 0:
+            raise ValueError(f"queue_timeout must be positive seconds, not {queue_timeout}.")
+        self._queue_timeout = -1 if queue_timeout is None else queue_timeout
         self.decider = decider
         self.store = store
         self.max_retries = max_retries
@@ -361,7 +371,14 @@ class Emit(Generic[C, E, S]):
         waited for its lock is not used: two live copies never take commands at once."""
         while True:
             live = self._live(aggregate_id, use=True)
-            live.lock.acquire()
+            if not live.lock.acquire(timeout=self._queue_timeout):
+                self.pool.done(live)
+                waited = TimeoutError(
+                    f"the commands before it took longer than {self._queue_timeout:g} s"
+                )
+                raise StorageError(
+                    "wait for the aggregate's earlier commands", aggregate_id, waited
+                )
             if self.pool.holds(live):
                 return live
             self._done(live)

@@ -3,6 +3,8 @@ the aggregate, the projection or policy, the dead letter."""
 
 from __future__ import annotations
 
+from emit.failures import classify
+
 
 class EmitError(Exception):
     """Base class of every error emit raises on purpose."""
@@ -143,7 +145,8 @@ class EventDecodeError(EmitError):
 
 class StorageError(EmitError):
     """The event store failed; `operation` says what it was doing, `__cause__` holds the driver's
-    error.
+    error and `kind` (a `StorageErrorKind`) what it means: the database is unreachable, did not
+    answer in time, is full, is read-only, or other.
 
     `maybe_stored` is true when the failure came after the store was asked to commit (the
     commit's answer was lost, the connection died while it ran): the command may have been
@@ -161,6 +164,7 @@ class StorageError(EmitError):
         self.operation = operation
         self.aggregate_id = aggregate_id
         self.maybe_stored = maybe_stored
+        self.kind = classify(cause)
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
         self.__cause__ = cause  # also when it is returned as an append's result, not raised

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from emit.checkpoints import PROJECTION, Checkpoints
 from emit.errors import ProjectionError, ProjectionOutOfDate, UnknownSubscriber
 from emit.recorded import RecordedEvent
-from emit.sql import MAX_ID_LENGTH, SqlEventStore, create_schema
+from emit.sql import MAX_ID_LENGTH, SqlEventStore, create_schema, is_driver_error
 from emit.store import EventStore, StoredEvent
 
 E = TypeVar("E")
@@ -242,6 +242,8 @@ def _handle(
     try:
         projection.handle(connection, event)
     except Exception as error:
+        if is_driver_error(error):
+            raise  # the database failed, not the projection: the store says so (StorageError)
         raise ProjectionError(
             projection.name, event.aggregate_id, event.version, event.position, event.type, error
         ) from error

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from emit.errors import ConcurrencyError, StorageError
+from emit.failures import StorageErrorKind
 from emit.sqlite_lock import LockingConnection
 from emit.store import (
     AppendRequest,
@@ -138,17 +139,26 @@ _EVENT_COLUMNS = [
 _SCHEMA_LOCK_KEY = 0x656D6974
 
 
+DEFAULT_TIMEOUT = 5.0
+
+
 def make_engine(
     url: str | sa.URL,
     *,
-    busy_timeout: float = 30.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    busy_timeout: float | None = None,
     queue_writers: bool = False,
     **options: Any,
 ) -> sa.Engine:
     """An engine for `url` set up the way emit needs it; `options` go to `create_engine`.
 
-    `postgresql://` URLs use psycopg 3. SQLite files get WAL, `synchronous=FULL`, a busy timeout
-    and explicit transactions; a missing parent folder is created. With `queue_writers`, write
+    No wait for the database is longer than about `timeout` seconds; it then fails with a
+    driver error that the store turns into a `StorageError` whose kind is "timeout".
+    Raises `StorageError` if a SQLite file's folder cannot be made.
+    `postgresql://` URLs use psycopg 3, with connecting, waiting for a pooled connection, each
+    statement, each lock and each answer bounded by `timeout` (emit/postgres.py). SQLite files
+    get WAL, `synchronous=FULL`, a busy timeout (`busy_timeout`, by default `timeout`) and
+    explicit transactions; a missing parent folder is created. With `queue_writers`, write
     transactions on a SQLite file first queue on a lock file beside it (emit/sqlite_lock.py):
     worth it when several processes write steadily (web workers), where SQLite's own busy
     handler would sleep up to 50 ms between tries; it costs a lone writer about a tenth of its
@@ -165,18 +175,29 @@ def make_engine(
                 "emit's writer and readers: use a file (sqlite:///path/emit.sqlite3) or "
                 "InMemoryEventStore."
             )
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if not database.startswith("file:"):  # a URI names a file, maybe read-only
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageError("create the database's folder", None, error) from error
         options.setdefault("connect_args", {}).setdefault("check_same_thread", False)
         if queue_writers:
             options["connect_args"].setdefault("factory", LockingConnection)
+        options.setdefault("pool_timeout", timeout)
         engine = sa.create_engine(url, **options)
-        configure_sqlite(engine, busy_timeout=busy_timeout)
+        configure_sqlite(engine, busy_timeout=timeout if busy_timeout is None else busy_timeout)
         return engine
-    options.setdefault("pool_pre_ping", True)
-    return sa.create_engine(url, **options)
+    if url.get_backend_name() != "postgresql":
+        return sa.create_engine(url, **options)  # refused by the store, with a reason
+    from emit import postgres  # only now: psycopg is not imported by SQLite users
+
+    postgres.bounded_engine_options(timeout, options)
+    engine = sa.create_engine(url, **options)
+    postgres.bound_engine(engine, timeout)
+    return engine
 
 
-def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = 30.0) -> None:
+def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = DEFAULT_TIMEOUT) -> None:
     """Durable settings on every new connection, and transactions under emit's control.
 
     Python's sqlite3 module would otherwise open transactions on its own, lazily; emit needs
@@ -210,9 +231,9 @@ def write_connection(engine: sa.Engine) -> sa.Connection:
 
 def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None:
     """Create emit's tables, and `tables` (read models of projections), where they are missing.
-    Safe to call from several processes at once."""
+    Safe to call from several processes at once. Raises `StorageError`."""
     write = engine.execution_options(emit_write=True)
-    with write.begin() as connection:
+    with storage_errors("create the schema"), write.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
             own = metadata.sorted_tables
@@ -429,8 +450,9 @@ class SqlEventStore:
     `url_or_engine` is a database URL (`sqlite:///instance/emit.sqlite3`,
     `postgresql://user@host/db`) or an engine made by `make_engine`. The schema is created on
     first use unless `create=False`. Safe to share between threads; several processes (and, on
-    PostgreSQL, several hosts) can each open their own store on one database. `busy_timeout`
-    and `queue_writers` are SQLite's settings, see `make_engine`.
+    PostgreSQL, several hosts) can each open their own store on one database. `timeout` bounds
+    every wait for the database (see `make_engine`); `busy_timeout` and `queue_writers` are
+    SQLite's settings. Every failure of the database is raised as a `StorageError`.
     """
 
     def __init__(
@@ -438,7 +460,8 @@ class SqlEventStore:
         url_or_engine: str | sa.URL | sa.Engine,
         *,
         create: bool = True,
-        busy_timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        busy_timeout: float | None = None,
         queue_writers: bool = False,
     ) -> None:
         if isinstance(url_or_engine, sa.Engine):
@@ -446,7 +469,10 @@ class SqlEventStore:
             self._owns_engine = False
         else:
             self.engine = make_engine(
-                url_or_engine, busy_timeout=busy_timeout, queue_writers=queue_writers
+                url_or_engine,
+                timeout=timeout,
+                busy_timeout=busy_timeout,
+                queue_writers=queue_writers,
             )
             self._owns_engine = True
         self.dialect = self.engine.dialect.name
@@ -457,16 +483,14 @@ class SqlEventStore:
         self._closed = False
         self.creates_schema = create
         if create:
-            try:
-                create_schema(self.engine)
-            except sa.exc.SQLAlchemyError as error:
-                raise StorageError("create the schema", None, error) from error
+            create_schema(self.engine)
 
     # --- writing -------------------------------------------------------------------------------
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)
         with self._write_lock:
+            reused = self._writer is not None
             try:
                 return self._append_in_one_transaction(requests)
             except _CommitFailed as failed:
@@ -476,8 +500,21 @@ class SqlEventStore:
                 return failed.results_for(requests)
             except Exception as error:
                 failure = self._failed(error, requests[0].stream_id)
-                if len(requests) == 1:
-                    return [failure]
+                if reused and _connection_lost(failure):
+                    # The writer's connection died while it waited (the database restarted,
+                    # the network was cut): nothing that could commit was sent on it, so the
+                    # batch gets one more try on a new connection, as a fresh start would.
+                    try:
+                        return self._append_in_one_transaction(requests)
+                    except _CommitFailed as failed:
+                        self._drop_writer()
+                        return failed.results_for(requests)
+                    except Exception as again:
+                        failure = self._failed(again, requests[0].stream_id)
+                if len(requests) == 1 or _database_away(failure):
+                    # The database itself failed: trying each request alone would only wait
+                    # for it once more per request.
+                    return [failure] * len(requests)
             # One request spoiled the shared transaction before its commit (nothing of it was
             # stored): give each its own, so that only the culprit fails.
             results: list[AppendResult] = []
@@ -742,8 +779,8 @@ class SqlEventStore:
         the append would wait for the transaction, which waits for the append.
         """
         with self._write_lock:
-            writer = self._writer_connection()
             try:
+                writer = self._writer_connection()
                 with writer.begin():  # SQLite: BEGIN IMMEDIATE, the write lock
                     if not self._sqlite:
                         writer.execute(
@@ -751,7 +788,7 @@ class SqlEventStore:
                         )
                     yield writer
             except Exception as error:
-                if not _is_driver_error(error):
+                if not is_driver_error(error):
                     raise
                 self._drop_writer()
                 raise StorageError("run a transaction", None, error) from error
@@ -776,7 +813,7 @@ class SqlEventStore:
     def _failed(self, error: Exception, stream_id: str) -> Exception:
         """The error to hand back for a failed append. A driver error may have broken the
         writer connection, so it is replaced; a hook's own error is passed through."""
-        if not _is_driver_error(error):
+        if not is_driver_error(error):
             return error
         self._drop_writer()
         return StorageError("append events", stream_id, error)
@@ -901,13 +938,16 @@ class SqlEventStore:
         if self._closed:
             raise StorageError(operation, stream_id, RuntimeError("the store is closed"))
         try:
+            # A failed pool checkout raises the driver's own error, not SQLAlchemy's.
             connection = self.engine.raw_connection()
-        except sa.exc.SQLAlchemyError as error:
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
             raise StorageError(operation, stream_id, error) from error
         try:
             yield connection
         except Exception as error:
-            if _is_driver_error(error):
+            if is_driver_error(error):
                 connection.invalidate()
                 raise StorageError(operation, stream_id, error) from error
             raise
@@ -995,7 +1035,7 @@ def storage_errors(operation: str, aggregate_id: str | None = None) -> Iterator[
     try:
         yield
     except Exception as error:
-        if _is_driver_error(error):
+        if is_driver_error(error):
             raise StorageError(operation, aggregate_id, error) from error
         raise
 
@@ -1025,9 +1065,22 @@ class _CommitFailed(Exception):
         )
 
 
-def _is_driver_error(error: BaseException) -> bool:
-    """True for errors raised by the database driver (sqlite3, psycopg) or SQLAlchemy."""
+def _connection_lost(error: Exception) -> bool:
+    """True for a `StorageError` of a connection that is gone (refused, reset, closed)."""
+    return isinstance(error, StorageError) and error.kind == StorageErrorKind.UNREACHABLE
+
+
+def _database_away(error: Exception) -> bool:
+    """True for a `StorageError` that no request caused: the database is unreachable or hangs."""
+    return isinstance(error, StorageError) and error.kind in (
+        StorageErrorKind.UNREACHABLE,
+        StorageErrorKind.TIMEOUT,
+    )
+
+
+def is_driver_error(error: BaseException) -> bool:
+    """True for errors raised by the database driver (sqlite3, psycopg, and their subclasses
+    such as emit's own `NoAnswer`) or SQLAlchemy."""
     if isinstance(error, sa.exc.SQLAlchemyError):
         return True
-    module = type(error).__module__
-    return module.startswith(("sqlite3", "psycopg"))
+    return any(cls.__module__.startswith(("sqlite3", "psycopg")) for cls in type(error).__mro__)

@@ -18,10 +18,12 @@ Guarantees, each tested in tests/test_subscribers.py:
   traceback, attempts, time) in the same transaction as the checkpoint's move past it, and the
   policy goes on with the next event. Other policies are not held up meanwhile.
 - **One runner per policy.** A runner processes a policy only while it holds the policy's
-  lease (a row in the database, on SQLite and PostgreSQL alike), renewed by a heartbeat thread;
-  a runner that dies loses it after `lease_ttl` seconds and another takes over where the
-  checkpoint is. A runner frozen for longer than that cannot commit when it wakes: every
-  checkpoint move is fenced by the lease's owner, so its effects roll back.
+  lease (a row in the database, on SQLite and PostgreSQL alike), renewed by a heartbeat thread.
+  It also holds a lock per policy that the database or the kernel lets go of when its process
+  dies (emit/runner_locks.py): another runner that gets that lock takes the lease over at once,
+  within a poll, where the checkpoint is. A runner that is alive but stopped renewing (frozen)
+  keeps its lock, and loses the lease after `lease_ttl` seconds; when it wakes it cannot commit:
+  every checkpoint move is fenced by the lease's owner, so its effects roll back.
 
 Why lease rows rather than PostgreSQL advisory locks: one mechanism for both databases, which
 the operator can see (who holds what, until when), that works through connection poolers in
@@ -30,6 +32,7 @@ transaction mode, and whose fencing protects the effects even when a lease is lo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -45,11 +48,19 @@ from typing import Any
 from emit.checkpoints import POLICY, PROJECTION, Checkpoint, Checkpoints, LeaseLost, now
 from emit.dead_letters import DeadLetter, DeadLetters
 from emit.emit import Emit
-from emit.errors import DeadLetterBusy, PolicyFailed, UnknownSubscriber
+from emit.errors import DeadLetterBusy, PolicyFailed, StorageError, UnknownSubscriber
+from emit.failures import StorageErrorKind, classify
 from emit.handlers import Handler
 from emit.policies import Policy, describe_error
 from emit.recorded import RecordedEvent
-from emit.sql import SqlEventStore, create_schema, storage_errors, write_connection
+from emit.runner_locks import RunnerLocks
+from emit.sql import (
+    SqlEventStore,
+    create_schema,
+    is_driver_error,
+    storage_errors,
+    write_connection,
+)
 from emit.store import StoredEvent
 
 log = logging.getLogger("emit.subscribers")
@@ -147,6 +158,7 @@ class Subscribers:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._checkpoints = Checkpoints(self.store.engine)
         self._dead_letters = DeadLetters(self.store.engine)
+        self._locks = RunnerLocks(self.store.engine)
         self.handled = 0  # events handled or parked by this runner
         self.failures = 0  # failed attempts seen by this runner
         self._held: dict[str, _Cursor] = {}
@@ -161,12 +173,14 @@ class Subscribers:
     def install(self) -> None:
         """Create the policies' tables and checkpoints where they are missing. Idempotent;
         `start` (in its thread) and `catch_up` do it first, so making `Subscribers` does no
-        I/O. Raises `ValueError` if a policy's name is a projection's in the database."""
+        I/O. Raises `ValueError` if a policy's name is a projection's in the database,
+        `StorageError`."""
         if self._installed:
             return
         create_schema(self.store.engine, tables=[t for p in self.policies for t in p.tables])
-        self._checkpoints.ensure_all(POLICY, self.names)
-        clash = [c.name for c in self._policy_checkpoints() if c.kind != POLICY]
+        with storage_errors("install the subscribers"):
+            self._checkpoints.ensure_all(POLICY, self.names)
+            clash = [c.name for c in self._policy_checkpoints() if c.kind != POLICY]
         if clash:
             raise ValueError(f"Policy names {clash} belong to projections in the database.")
         self._installed = True
@@ -213,7 +227,10 @@ class Subscribers:
             log.warning("subscribers did not stop within %ss; leases left to expire", timeout)
             return
         self._threads = []
-        self._release_all()
+        try:
+            self._release_all()
+        except StorageError as error:  # the locks are gone with the process; leases expire
+            log.warning("subscribers could not give their leases up: %s", _one_line(error))
         log.info("subscribers stopped owner=%s", self.owner)
 
     def __enter__(self) -> Subscribers:
@@ -230,8 +247,7 @@ class Subscribers:
         For tests, scripts and the CLI; not while `start`ed."""
         if self.running:
             raise RuntimeError("These subscribers are running in the background already.")
-        with storage_errors("install the subscribers"):
-            self.install()
+        self.install()
         self._stopping.clear()  # a stopped runner may catch up by hand
         target = self.store.head_position()
         deadline = time.monotonic() + timeout
@@ -261,7 +277,17 @@ class Subscribers:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                wait = self._work()
+                with storage_errors("run the policies"):
+                    wait = self._work()
+            except StorageError as error:
+                # The database is away or slow: one line each time, the traceback for debugging.
+                log.warning(
+                    "subscribers failed; trying again in %ss: %s",
+                    self.poll_interval,
+                    _one_line(error),
+                )
+                log.debug("subscribers failure", exc_info=error)
+                wait = self.poll_interval
             except Exception:
                 log.exception("subscribers failed; trying again in %ss", self.poll_interval)
                 wait = self.poll_interval
@@ -271,7 +297,11 @@ class Subscribers:
     def _beat(self) -> None:
         while not self._stopping.wait(self.lease_ttl / 3):
             try:
-                self._renew()
+                with storage_errors("renew the subscribers' leases"):
+                    self._renew()
+            except StorageError as error:
+                log.warning("subscribers could not renew their leases: %s", _one_line(error))
+                log.debug("lease renewal failure", exc_info=error)
             except Exception:
                 log.exception("subscribers could not renew their leases")
 
@@ -418,9 +448,17 @@ class Subscribers:
         self._next_acquire = clock + min(self.poll_interval, self.lease_ttl / 3)
         self._renew()
         for policy in self.policies:
+            # Holding the lock means no live runner works on the policy: the lease is ours to
+            # take. Without it (a frozen holder still has it), the lease is taken once expired.
+            locked = self._locks.try_lock(policy.name)
             if policy.name in self._held:
                 continue
-            checkpoint = self._checkpoints.acquire(policy.name, self.owner, self.lease_ttl)
+            checkpoint = self._checkpoints.acquire(
+                policy.name,
+                self.owner,
+                self.lease_ttl,
+                holder_alive=None if locked is None else not locked,
+            )
             if checkpoint is not None:
                 with self._lock:
                     self._held[policy.name] = _Cursor(checkpoint)
@@ -437,6 +475,7 @@ class Subscribers:
     def _lost(self, name: str) -> None:
         with self._lock:
             dropped = self._held.pop(name, None)
+        self._locks.unlock(name)
         if dropped is not None:
             log.warning("lease lost policy=%s owner=%s", name, self.owner)
 
@@ -444,7 +483,11 @@ class Subscribers:
         with self._lock:
             names = list(self._held)
             self._held.clear()
-        self._checkpoints.release(names, self.owner)
+        # The locks first: a runner that gets one meanwhile takes the lease over at once, while
+        # one that saw the lease free but the lock held waits for its next try.
+        self._locks.close()
+        with storage_errors("give the subscribers' leases up"):
+            self._checkpoints.release(names, self.owner)
 
     # --- the operator's view -------------------------------------------------------------------
 
@@ -486,7 +529,8 @@ class Subscribers:
         is gone, in the same transaction as the policy's writes. On failure it stays, with
         one more attempt and the new error, and `PolicyFailed` is raised. Also raises
         `DeadLetterNotFound`, `DeadLetterBusy` (being retried elsewhere), `UnknownSubscriber`
-        (its policy is not one of these)."""
+        (its policy is not one of these), `StorageError` (the database failed: no attempt is
+        counted)."""
         with storage_errors("claim a dead letter"):
             policy = self._policy(self._dead_letters.get(dead_letter_id).subscriber)
             token = uuid.uuid4().hex
@@ -501,6 +545,17 @@ class Subscribers:
         except DeadLetterBusy:
             raise
         except Exception as error:
+            database_failed = isinstance(error, StorageError) or (
+                is_driver_error(error) and classify(error) is not StorageErrorKind.OTHER
+            )
+            if database_failed:
+                # Not the policy's failure: no attempt is counted, and the claim is let go (if
+                # the database lets us) so that the next Retry can run at once.
+                with contextlib.suppress(Exception):
+                    self._dead_letters.release(dead_letter_id, token)
+                if isinstance(error, StorageError):
+                    raise
+                raise StorageError("retry a dead letter", None, error) from error
             text = describe_error(error)
             with storage_errors("record a dead letter's failed retry"):
                 self._dead_letters.fail(
@@ -520,6 +575,11 @@ class Subscribers:
             letter = self._dead_letters.skip(dead_letter_id)
         log.info("dead letter skipped id=%d policy=%s", dead_letter_id, letter.subscriber)
         return letter
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line, for a log line (drivers' messages span several)."""
+    return " ".join(str(error).split())
 
 
 def _status(checkpoint: Checkpoint, head: int, dead_letters: int) -> SubscriberStatus:

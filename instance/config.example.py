@@ -13,6 +13,11 @@ SECRET_KEY = "change-me"
 # PostgreSQL (through psycopg 3; create the database first, then run `flask --app webapp init-db`):
 #   EMIT_STORE_URL = "postgresql://shop:secret@127.0.0.1:5432/shop"
 
+# Seconds any wait for the database may last (connecting, a pooled connection, a statement, a
+# lock; SQLite's busy timeout). A request to a database that is down or hangs answers 503 after
+# about this long.
+# EMIT_STORE_TIMEOUT = 5.0
+
 # How many live carts each process keeps in memory (least recently used ones go first).
 # EMIT_POOL_SIZE = 1000
 

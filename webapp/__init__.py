@@ -52,6 +52,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY="dev",
         # Where events are stored: a SQLite file in instance/, or a PostgreSQL URL.
         EMIT_STORE_URL=f"sqlite:///{Path(app.instance_path) / 'emit.sqlite3'}",
+        # Seconds that any wait for the event store may last: connecting, a pooled connection,
+        # each statement, each lock (SQLite: its busy timeout). A request to a database that is
+        # down or hangs answers 503 after about this long, and its worker is free again.
+        EMIT_STORE_TIMEOUT=5.0,
         # How many live carts each process keeps in memory.
         EMIT_POOL_SIZE=1000,
         # Run the policies (receipts) in a background thread of each web process, started by

@@ -2,8 +2,9 @@
 htmx, a fragment shown in the page's alert area (`#page-alert`) while the rest stays put.
 
 Kinds: 400 malformed input (and a failed CSRF check), 404 unknown page or cart, 405 wrong method,
-413 oversized request, 500 our bug, 503 the event store is unreachable. None of them reveals
-internals: details go to the log.
+413 oversized request, 500 our bug, 503 the event store failed (any `StorageError`, on every
+route), in words that fit why: unreachable, not answering in time, full, read-only. None of them
+reveals internals: details go to the log, one line per failure (the traceback at DEBUG level).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Flask, Response, current_app, g, make_response, render_templat
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from emit import StorageError
+from emit import StorageError, StorageErrorKind
 from webapp.hypermedia import fragment_response, wants_fragment
 
 TITLES = {
@@ -55,24 +56,39 @@ def _http_error(error: HTTPException) -> Response:
     return response
 
 
-def _storage_error(error: StorageError) -> Response:
-    current_app.logger.error("Event store failure: %s", error, exc_info=error)
-    return _http_error(ServiceUnavailable(f"{_cause(error)} {_outcome(error)}"))
+# Why the store failed, by `StorageError.kind`: the first half of a 503's message.
+STORAGE_CAUSES = {
+    StorageErrorKind.UNREACHABLE: (
+        "The event store cannot be reached: its database is down or the network to it is."
+    ),
+    StorageErrorKind.TIMEOUT: "The event store did not answer in time: it is overloaded or stuck.",
+    StorageErrorKind.FULL: (
+        "The event store is full (its disk or its quota): nothing can be saved until an "
+        "operator frees space."
+    ),
+    StorageErrorKind.READ_ONLY: (
+        "The event store is read-only right now (a standby database or a read-only disk): "
+        "nothing can be saved. Pages that only read still work."
+    ),
+    StorageErrorKind.OTHER: (
+        "The event store failed. (If this is a new installation, run `flask --app webapp init-db`.)"
+    ),
+}
+
+# Seconds a client is asked to wait before trying again (`Retry-After`).
+RETRY_AFTER = 5
 
 
-def _cause(error: StorageError) -> str:
-    return (
-        "The event store cannot be reached. (If this is a new installation, run "
-        "`flask --app webapp init-db`.)"
-    )
+def storage_message(error: StorageError) -> str:
+    """What to tell the person whose request met `error`: why the store failed, then what
+    became of their change, as far as is known (never "nothing was changed" unless it is so)."""
+    return f"{STORAGE_CAUSES[error.kind]} {_outcome(error)}"
 
 
 def _outcome(error: StorageError) -> str:
-    """What became of the request's change, as far as is known: never "nothing was changed"
-    unless that is so."""
     if error.maybe_stored:  # the commit's answer was lost
         return "This may have been saved. Reload the cart to see; sending it again is safe."
-    if g.get("command_stored"):  # the change was stored, drawing the answer failed
+    if g.get("command_stored"):  # the change was stored; drawing the answer failed
         return (
             "Your change was saved, but the page could not be drawn. Reload the cart to see "
             "it; sending it again is safe."
@@ -80,6 +96,14 @@ def _outcome(error: StorageError) -> str:
     if request.method == "POST":
         return "Nothing was changed; try again in a moment."
     return "Try again in a moment."
+
+
+def _storage_error(error: StorageError) -> Response:
+    # An outage fails every request: one line each, not a traceback each.
+    cause = " ".join(str(error).split())
+    current_app.logger.error("Event store failure (%s): %s", error.kind, cause)
+    current_app.logger.debug("Event store failure traceback", exc_info=error)
+    return _http_error(ServiceUnavailable(storage_message(error), retry_after=RETRY_AFTER))
 
 
 def init_app(app: Flask) -> None:

@@ -18,7 +18,8 @@ from typing import Any, Protocol, cast
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from emit import StorageError, StreamInfo
+from emit import StreamInfo
+from emit.sql import storage_errors
 from webapp.cart import CartCheckedOut, Status
 from webapp.read_models import carts, product_sales
 from webapp.store import CartEmit, get_engine
@@ -153,11 +154,9 @@ class ProjectedCartQueries:
         self._engine = engine
 
     def _rows(self, query: sa.Select[Any]) -> list[Any]:
-        try:
-            with self._engine.connect() as connection:
-                return list(connection.execute(query).all())
-        except sa.exc.SQLAlchemyError as error:
-            raise StorageError("read the dashboard's read models", None, error) from error
+        reading = storage_errors("read the dashboard's read models")
+        with reading, self._engine.connect() as connection:
+            return list(connection.execute(query).all())
 
     def cart_page(self, *, after: str | None = None, limit: int) -> CartPage:
         query = sa.select(carts).order_by(carts.c.cart_id).limit(limit + 1)

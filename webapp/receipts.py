@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from emit import Backoff, Policy, RecordedEvent
+from emit.sql import storage_errors
 from webapp.cart import CartCheckedOut
 
 metadata = sa.MetaData()
@@ -83,8 +84,8 @@ def receipt_policy(*, max_attempts: int = 4, first_wait: float = 1.0) -> Policy[
 
 
 def find_receipt(engine: sa.Engine, cart_id: str) -> Receipt | None:
-    """The cart's receipt; None until the policy has issued it."""
-    with engine.connect() as connection:
+    """The cart's receipt; None until the policy has issued it. Raises `StorageError`."""
+    with storage_errors("read a receipt", cart_id), engine.connect() as connection:
         row = connection.execute(sa.select(receipts).where(receipts.c.cart_id == cart_id)).first()
     if row is None:
         return None
@@ -93,7 +94,7 @@ def find_receipt(engine: sa.Engine, cart_id: str) -> Receipt | None:
 
 
 def printer_jammed(engine: sa.Engine) -> bool:
-    with engine.connect() as connection:
+    with storage_errors("read the receipt printer's switch"), engine.connect() as connection:
         return _jammed(connection)
 
 
@@ -102,7 +103,8 @@ def jam_printer(engine: sa.Engine, jammed: bool) -> None:
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     upsert = insert(printer).values(id=1, jammed=jammed)
     upsert = upsert.on_conflict_do_update(index_elements=[printer.c.id], set_={"jammed": jammed})
-    with engine.begin() as connection:  # one statement: two processes flipping it cannot clash
+    # One statement: two processes flipping it cannot clash.
+    with storage_errors("flip the receipt printer's switch"), engine.begin() as connection:
         connection.execute(upsert)
 
 

@@ -30,12 +30,18 @@ def init_app(app: Flask) -> None:
     # still coming up; `flask init-db` creates the tables and installs the read models.
     # queue_writers: on SQLite, gunicorn's worker processes and their subscriber threads queue
     # for the write lock in the kernel instead of in SQLite's sleeping busy handler.
-    events = SqlEventStore(app.config["EMIT_STORE_URL"], create=False, queue_writers=True)
+    timeout = app.config["EMIT_STORE_TIMEOUT"]
+    events = SqlEventStore(
+        app.config["EMIT_STORE_URL"], create=False, timeout=timeout, queue_writers=True
+    )
     emit: CartEmit = Emit(
         cart_decider,
         store=events,
         pool_size=app.config["EMIT_POOL_SIZE"],
         projections=PROJECTIONS,
+        # A request on a cart waits for the one before it at most as long as that one can
+        # take on a database that hangs (its group commit's failure, then its own).
+        queue_timeout=2 * timeout + 1,
     )
     app.extensions[EXTENSION] = emit
     receipts = receipt_policy(

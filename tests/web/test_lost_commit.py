@@ -4,8 +4,12 @@ stored, says so, and sending the same form again stores nothing more."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
+from emit import Handler, RecordedEvent
 from tests.faultproxy import FaultProxy
 from tests.web.conftest import HTMX, make_app, open_cart
 from tests.web.html import element, form_fields
@@ -46,5 +50,53 @@ def test_a_lost_commit_answer_may_have_been_saved_and_the_form_sent_again_stores
         ]
         if headers:
             assert "Receipt" in element(again.text, "cart-panel")
+    finally:
+        get_emit(app).close()
+
+
+def test_a_failure_before_the_commit_says_nothing_was_changed(pg_proxy: FaultProxy) -> None:
+    app = make_app(pg_proxy.url)
+    try:
+        client = app.test_client()
+        cart_id = open_cart(client)
+        form = form_fields(client.get(f"/carts/{cart_id}").text, f"/carts/{cart_id}/items")
+        pg_proxy.cut()
+        response = client.post(f"/carts/{cart_id}/items", data=form)
+        assert response.status_code == 503
+        assert "Nothing was changed" in response.text
+        assert "may have been saved" not in response.text
+        pg_proxy.pass_traffic()
+        assert client.post(f"/carts/{cart_id}/items", data=form).status_code == 303
+        assert get_emit(app).aggregate(cart_id, catch_up=True).version == 2
+    finally:
+        get_emit(app).close()
+
+
+class _CutAfterCommit(Handler):
+    """An observer that cuts the store's connections as soon as events are stored: the
+    change is saved, and drawing the answer then fails."""
+
+    def __init__(self, proxy: FaultProxy) -> None:
+        self.proxy = proxy
+
+    def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+        self.proxy.cut()
+
+
+def test_a_failure_after_the_commit_says_the_change_was_saved(pg_proxy: FaultProxy) -> None:
+    app = make_app(pg_proxy.url)
+    try:
+        client = app.test_client()
+        cart_id = open_cart(client)
+        get_emit(app).handle_command(cart_id, AddItem("TEA-CHAI", 1))
+        checkout = f"/carts/{cart_id}/checkout"
+        form = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
+        get_emit(app).add_handler(_CutAfterCommit(pg_proxy))
+        response = client.post(checkout, data=form, headers=HTMX)  # drawing reads the store
+        assert response.status_code == 503
+        assert "Your change was saved" in response.text
+        assert "Nothing was changed" not in response.text
+        pg_proxy.pass_traffic()
+        assert get_emit(app).get_state(cart_id, catch_up=True).status == "checked_out"
     finally:
         get_emit(app).close()

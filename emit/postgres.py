@@ -1,0 +1,100 @@
+"""PostgreSQL connections that cannot hang: every wait for the server is bounded by a timeout.
+
+- **Connecting**: psycopg's `connect_timeout` (at least 2 s: libpq's floor).
+- **Each statement, each wait for a lock**: the server's `statement_timeout` and `lock_timeout`,
+  set on every new connection; the server cancels the statement and answers with an error.
+- **A server that does not answer at all** (frozen, or a network that drops everything): the
+  server's own timeouts cannot answer for it, so every wait for an answer on a connection gives
+  up a second after the statement timeout, closes the connection (its state is unknown) and
+  raises `NoAnswer`. TCP keepalives and `tcp_user_timeout` find a dead peer of an idle
+  connection the same way.
+- **The pool**: waiting for a free connection (`pool_timeout`), and the check a pooled
+  connection gets before use (`pool_pre_ping`), which must answer within a short time of its
+  own: a check that waited the full timeout, followed by a new connection that waits it too,
+  would double a request's wait on a frozen server.
+
+`make_engine` (emit/sql.py) sets these up with `bounded_engine_options` and `bound_engine`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import errors
+
+# The server's own timeout answers first; this much later the client stops waiting for it.
+_GRACE = 1.0
+
+
+class NoAnswer(errors.ConnectionTimeout):
+    """The server sent no answer in time; the connection was closed."""
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait for the server ends after `answer_timeout`
+    seconds: with `NoAnswer`, the connection closed."""
+
+    answer_timeout: float = 6.0
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        limit = self.answer_timeout if timeout is None else timeout
+        try:
+            return super().wait(gen, interval, limit)
+        except errors._WaitTimeout as error:
+            self.pgconn.finish()  # half a conversation: the connection cannot be used again
+            raise NoAnswer(
+                f"The database sent no answer within {limit:g} s; the connection was closed."
+            ) from error
+
+
+def bounded_engine_options(timeout: float, options: dict[str, Any]) -> None:
+    """Fill `create_engine` options (those given win) so that connecting, waiting for a pooled
+    connection and noticing a dead peer each take about `timeout` seconds at most."""
+    connect_args = options.setdefault("connect_args", {})
+    seconds = max(1, math.ceil(timeout))
+    connect_args.setdefault("connect_timeout", max(2, seconds))
+    connect_args.setdefault("keepalives", 1)
+    connect_args.setdefault("keepalives_idle", seconds)
+    connect_args.setdefault("keepalives_interval", 1)
+    connect_args.setdefault("keepalives_count", 3)
+    connect_args.setdefault("tcp_user_timeout", int(timeout * 1000))
+    options.setdefault("pool_timeout", timeout)
+    options.setdefault("pool_pre_ping", True)
+
+
+def bound_engine(engine: sa.Engine, timeout: float) -> None:
+    """Make `engine`'s connections `BoundedConnection`s and set the server's statement and
+    lock timeouts on each, to `timeout` seconds."""
+    milliseconds = max(1, int(timeout * 1000))
+    ping_timeout = min(timeout, max(0.5, timeout / 5))
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> BoundedConnection:
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.answer_timeout = timeout + _GRACE
+        return connection
+
+    @sa.event.listens_for(engine, "connect")
+    def _set_timeouts(connection: BoundedConnection, _record: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('statement_timeout', %(ms)s, false), "
+                "set_config('lock_timeout', %(ms)s, false)",
+                {"ms": str(milliseconds)},
+            )
+        connection.commit()
+
+    check = engine.dialect.do_ping
+
+    def ping(connection: Any) -> bool:
+        # A healthy server answers the check at once; a frozen one is found out quickly.
+        connection.answer_timeout = ping_timeout
+        try:
+            return check(connection)
+        finally:
+            connection.answer_timeout = timeout + _GRACE
+
+    engine.dialect.do_ping = ping  # type: ignore[method-assign,assignment]
