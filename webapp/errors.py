@@ -19,7 +19,9 @@ TITLES = {
     400: "That request did not make sense",
     404: "Not found",
     405: "Not allowed",
+    411: "Send the length of the data",
     413: "Too much data",
+    429: "Too many requests",
     500: "Something went wrong on our side",
     503: "The shop is unavailable",
 }

@@ -31,6 +31,11 @@ def make_app(store_url: str, **config: Any) -> Flask:
             # want them: no background thread per test app.
             "EMIT_RUN_SUBSCRIBERS": False,
             "RECEIPTS_FIRST_RETRY_WAIT": 0.001,
+            # Tests post far faster than people: the limits stay on, far out of their way
+            # (test_limits.py turns them down).
+            "RATE_LIMIT_NEW_CARTS": "100000 per minute",
+            "RATE_LIMIT_ACTIONS": "100000 per minute",
+            "RATE_LIMIT_CART_COMMANDS": "100000 per minute",
             **config,
         }
     )
