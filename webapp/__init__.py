@@ -69,6 +69,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         CARTS_PER_PAGE=20,
         # Products in the dashboard's best sellers.
         BEST_SELLERS=5,
+        # Events per page of a cart's history: a page is read, decoded and sent whole, so this
+        # bounds its cost however long the cart's stream (100: about 150 KB).
+        HISTORY_EVENTS_PER_PAGE=100,
         # Our forms are a few short fields: anything bigger is not from them.
         MAX_CONTENT_LENGTH=16 * 1024,
         # The CSRF token lives as long as the browser session, so a tab left open overnight
