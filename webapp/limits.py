@@ -27,8 +27,11 @@ from collections.abc import Callable
 from flask import Flask, Response, current_app, request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
+from limits import parse_many
 
 EXTENSION = "rate_limits"
+
+SETTINGS = ("RATE_LIMIT_NEW_CARTS", "RATE_LIMIT_ACTIONS", "RATE_LIMIT_CART_COMMANDS")
 
 NEW_CART = "carts.open_cart"
 
@@ -46,6 +49,16 @@ def _cart_key() -> str:
 
 
 def init_app(app: Flask) -> None:
+    # A mistyped limit fails here, at start-up, not as a 500 on every POST.
+    for name in SETTINGS:
+        try:
+            parse_many(app.config[name])
+        except ValueError:
+            raise ValueError(
+                f"{name} = {app.config[name]!r} is not a rate limit: write it like "
+                "'30 per minute', or several like '60 per minute; 1000 per day'."
+            ) from None
+
     def setting(name: str) -> Callable[[], str]:
         return lambda: str(current_app.config[name])
 

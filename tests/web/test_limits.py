@@ -159,3 +159,8 @@ def test_behind_a_trusted_proxy_each_client_is_counted_on_its_own(sqlite_url: st
     again = proxy.post("/carts", headers={"X-Forwarded-For": "192.0.2.1"})
     assert (first.status_code, second.status_code, again.status_code) == (303, 303, 429)
     get_emit(app).close()
+
+
+def test_a_mistyped_limit_fails_at_start_up(sqlite_url: str) -> None:
+    with pytest.raises(ValueError, match="RATE_LIMIT_ACTIONS = 'lots' is not a rate limit"):
+        make_app(sqlite_url, RATE_LIMIT_ACTIONS="lots")
