@@ -33,7 +33,9 @@ keys, but never changes what an existing one means (that would be a new `format`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import textwrap
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -63,12 +65,7 @@ def export_stream(
         raise ValueError("A stream export needs at least one event.")
     aggregate_id = events[0].aggregate_id
     for expected, recorded in enumerate(events, start=1):
-        if recorded.aggregate_id != aggregate_id or recorded.version != expected:
-            raise ValueError(
-                "A stream export needs one aggregate's events in version order 1, 2, 3 ...; "
-                f"found version {recorded.version} of {recorded.aggregate_id!r} where version "
-                f"{expected} of {aggregate_id!r} belongs."
-            )
+        _check_place(aggregate_id, expected, recorded)
     return {
         "format": FORMAT,
         "decider": decider.name,
@@ -76,6 +73,62 @@ def export_stream(
         "version": events[-1].version,
         "events": [event_document(decider, recorded) for recorded in events],
     }
+
+
+def write_export(
+    decider: Decider[Any, E, Any],
+    aggregate_id: str,
+    version: int,
+    windows: Iterable[Sequence[RecordedEvent[E]]],
+) -> Iterator[str]:
+    """`export_stream`'s document as JSON text, exactly as `json.dumps(document, indent=2,
+    ensure_ascii=False)` writes it plus a newline, written a window of events at a time: a
+    long stream is never in memory whole. `version` is the last event's version; `windows`
+    yields the events 1 to `version` in order, in lists of any size (say, `Emit.history`
+    with `after` and `up_to`).
+
+    Raises `ValueError`, as it writes, for an empty stream or events that are not versions 1
+    to `version` of `aggregate_id` in order.
+    """
+    if version < 1:
+        raise ValueError("A stream export needs at least one event.")
+    head: dict[str, Any] = {
+        "format": FORMAT,
+        "decider": decider.name,
+        "aggregate_id": aggregate_id,
+        "version": version,
+    }
+    yield "{\n" + "".join(f"  {_json(key)}: {_json(value)},\n" for key, value in head.items())
+    yield '  "events": [\n'
+    expected = 1
+    for window in windows:
+        texts = []
+        for recorded in window:
+            _check_place(aggregate_id, expected, recorded)
+            document = json.dumps(event_document(decider, recorded), indent=2, ensure_ascii=False)
+            texts.append(textwrap.indent(document, "    "))
+            expected += 1
+        if texts:
+            yield (",\n" if expected - len(texts) > 1 else "") + ",\n".join(texts)
+    if expected != version + 1:
+        raise ValueError(
+            f"The stream export was to end at version {version}, but its events end at "
+            f"version {expected - 1}."
+        )
+    yield "\n  ]\n}\n"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _check_place(aggregate_id: str, expected: int, recorded: RecordedEvent[Any]) -> None:
+    if recorded.aggregate_id != aggregate_id or recorded.version != expected:
+        raise ValueError(
+            "A stream export needs one aggregate's events in version order 1, 2, 3 ...; "
+            f"found version {recorded.version} of {recorded.aggregate_id!r} where version "
+            f"{expected} of {aggregate_id!r} belongs."
+        )
 
 
 def event_document(decider: Decider[Any, E, Any], recorded: RecordedEvent[E]) -> dict[str, Any]:

@@ -45,5 +45,28 @@ CARTS_PUBLIC = False
 # Seconds between refreshes of the operations page (/ops) while it is open.
 # OPS_REFRESH_SECONDS = 2
 
-# Behind HTTPS, keep the session cookie off plain HTTP.
-# SESSION_COOKIE_SECURE = True
+# Events per page of a cart's history.
+# HISTORY_EVENTS_PER_PAGE = 100
+
+# The host names the site answers to; a request for any other gets 400 (a leading dot: any
+# subdomain). The default only answers on this machine.
+# TRUSTED_HOSTS = ["shop.example", "www.shop.example"]
+
+# How many reverse proxies in front of the app set X-Forwarded-For and X-Forwarded-Proto (one
+# nginx: 1). Never more than there are: a client can send those headers itself.
+# TRUSTED_PROXY_COUNT = 1
+
+# Reached over HTTPS only: the session cookie becomes Secure, and Strict-Transport-Security
+# tells browsers to come back over HTTPS for HSTS_MAX_AGE seconds (start small).
+# HTTPS_ONLY = True
+# HSTS_MAX_AGE = 365 * 24 * 3600
+
+# Rate limits per client address (new carts; every other POST) and per cart (its commands,
+# from everyone together); over one, 429 with Retry-After.
+# RATE_LIMIT_NEW_CARTS = "30 per minute"
+# RATE_LIMIT_ACTIONS = "120 per minute"
+# RATE_LIMIT_CART_COMMANDS = "60 per minute; 1000 per day"
+# Where the counts live: memory:// counts per process; a shared store counts for every worker
+# and host (pip install 'limits[redis]').
+# RATELIMIT_STORAGE_URI = "redis://127.0.0.1:6379"
+

@@ -166,6 +166,12 @@ def test_history_and_replay_to_any_version(emit: AccountEmit) -> None:
     assert [e.version for e in emit.history("acc-1")] == [1, 2, 3, 4]
     assert [e.version for e in emit.history("acc-1", up_to=2)] == [1, 2]
     assert emit.history("acc-1", up_to=0) == []
+    # A window of a long stream: versions after `after`, up to `up_to`.
+    assert emit.history("acc-1", after=1, up_to=3) == emit.history("acc-1")[1:3]
+    assert [e.version for e in emit.history("acc-1", after=2)] == [3, 4]
+    assert emit.history("acc-1", after=4) == []
+    with pytest.raises(AggregateNotFound):
+        emit.history("nope", after=2)
     assert emit.state_at("acc-1", 0) == Account()
     assert emit.state_at("acc-1", 1) == Account(open=True)
     assert emit.state_at("acc-1", 3) == Account(3, (1, 2), True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emit import Decider, Emit, InMemoryEventStore
-from emit.export import FORMAT, InvalidExport, export_stream, read_export
+from emit.export import FORMAT, InvalidExport, export_stream, read_export, write_export
 from emit.testing import given
 from tests.account import Deposit, Deposited, Opened, Withdraw, Withdrawn, account
 
@@ -82,6 +82,34 @@ def test_an_empty_or_mixed_stream_cannot_be_exported() -> None:
         mixed = [*emit.history("a"), *emit.history("b")]
     with pytest.raises(ValueError, match="version order"):
         export_stream(account, mixed)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 100])
+def test_written_a_window_at_a_time_it_is_the_same_document(window: int) -> None:
+    with Emit(account, store=InMemoryEventStore()) as emit:
+        emit.create("acc-1", metadata={"note": "café ☕"})  # not ASCII, as json.dumps keeps it
+        for amount in range(1, 6):
+            emit.handle_command("acc-1", Deposit(amount, "ann"))
+        events = emit.history("acc-1")
+    windows = [events[start : start + window] for start in range(0, len(events), window)]
+    written = "".join(write_export(account, "acc-1", 6, windows))
+    whole = json.dumps(export_stream(account, events), indent=2, ensure_ascii=False) + "\n"
+    assert written == whole
+    assert read_export(account, json.loads(written)) == events
+
+
+def test_a_written_export_refuses_events_out_of_place() -> None:
+    with Emit(account, store=InMemoryEventStore()) as emit:
+        emit.create("a")
+        emit.handle_command("a", Deposit(1))
+        emit.create("b")
+        events, other = emit.history("a"), emit.history("b")
+    with pytest.raises(ValueError, match="at least one event"):
+        list(write_export(account, "a", 0, []))
+    with pytest.raises(ValueError, match="version 1 of 'b' where version 2 of 'a' belongs"):
+        list(write_export(account, "a", 2, [events[:1], other]))
+    with pytest.raises(ValueError, match="to end at version 3, but its events end at version 2"):
+        list(write_export(account, "a", 3, [events]))
 
 
 def _broken(document: dict[str, Any], change: Any) -> dict[str, Any]:

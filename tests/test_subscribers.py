@@ -272,7 +272,9 @@ def test_the_runner_wakes_when_its_emit_appends_and_polls_for_other_writers(
     make_emit: Callable[[], AccountEmit],
 ) -> None:
     emit, other = make_emit(), make_emit()
-    with Subscribers(emit, [policy()], poll_interval=0.5) as subscribers:
+    runner = Subscribers(emit, [policy()], poll_interval=0.5)
+    runner.install()  # here, not in the runner's thread: the test reads the table at once
+    with runner as subscribers:
         deposits(emit, 1)
         assert wait_for(lambda: len(effect_counts(emit)) == 2) < 0.4  # woken, not polled
         deposits(other, 2)  # another process, as far as this runner can tell

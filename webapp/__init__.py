@@ -23,6 +23,7 @@ from webapp import (
     formatting,
     history,
     hypermedia,
+    limits,
     ops,
     queries,
     runner,
@@ -77,12 +78,35 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         CARTS_PER_PAGE=20,
         # Products in the dashboard's best sellers.
         BEST_SELLERS=5,
+        # Events per page of a cart's history: a page is read, decoded and sent whole, so this
+        # bounds its cost however long the cart's stream (100: about 150 KB).
+        HISTORY_EVENTS_PER_PAGE=100,
         # Our forms are a few short fields: anything bigger is not from them.
         MAX_CONTENT_LENGTH=16 * 1024,
         # The CSRF token lives as long as the browser session, so a tab left open overnight
         # still works; it is still unique per session and checked on every POST.
         WTF_CSRF_TIME_LIMIT=None,
         SESSION_COOKIE_SAMESITE="Lax",
+        # The host names this site answers to (a leading dot: any subdomain); a request for
+        # another gets 400. Set your own, e.g. ["shop.example"]; None trusts any Host header.
+        TRUSTED_HOSTS=["localhost", "127.0.0.1"],
+        # How many reverse proxies in front of the app (nginx, a load balancer) set
+        # X-Forwarded-For and X-Forwarded-Proto; 0 when clients connect directly.
+        TRUSTED_PROXY_COUNT=0,
+        # True when the site is reached over HTTPS only (itself or through its proxy): the
+        # session cookie becomes Secure, and HSTS tells browsers to use HTTPS for this long.
+        HTTPS_ONLY=False,
+        HSTS_MAX_AGE=365 * 24 * 3600,
+        # Rate limits (webapp/limits.py), counted per client address, POSTs only: new carts;
+        # every other action together; and commands on one cart, whoever sends them.
+        RATE_LIMIT_NEW_CARTS="30 per minute",
+        RATE_LIMIT_ACTIONS="120 per minute",
+        RATE_LIMIT_CART_COMMANDS="60 per minute; 1000 per day",
+        # Tries to sign in, per client: an operator's password cannot be guessed by trying.
+        RATE_LIMIT_SIGN_IN="10 per minute; 100 per day",
+        # Where the counts are kept: memory:// is per process (each gunicorn worker counts on
+        # its own); a shared store such as redis://host:6379 counts for every worker and host.
+        RATELIMIT_STORAGE_URI="memory://",
     )
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env()
@@ -97,6 +121,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     Htmx(app)
     security.init_app(app)
+    limits.init_app(app)
     hypermedia.init_app(app)
     store.init_app(app)
     runner.init_app(app)

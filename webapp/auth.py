@@ -14,7 +14,7 @@ posted anonymously should say why it did nothing rather than lose it on the way.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, make_response, render_template, request, url_for
+from flask import Blueprint, Flask, g, make_response, render_template, request, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.exceptions import Unauthorized
 from werkzeug.wrappers import Response
@@ -60,6 +60,8 @@ def _unauthorized() -> Response:
 
 
 def _load(operator_id: str) -> operators.Operator | None:
+    if g.get("store_failed"):
+        return None  # drawing the 503 page of this request: as if not signed in
     return operators.load(get_engine(), operator_id)
 
 

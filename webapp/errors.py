@@ -22,7 +22,9 @@ TITLES = {
     403: "Not for you to see",
     404: "Not found",
     405: "Not allowed",
+    411: "Send the length of the data",
     413: "Too much data",
+    429: "Too many requests",
     500: "Something went wrong on our side",
     503: "The shop is unavailable",
 }
@@ -99,6 +101,8 @@ def _outcome(error: StorageError) -> str:
 
 
 def _storage_error(error: StorageError) -> Response:
+    # Drawing the error page must not ask the store again (who is signed in, say).
+    g.store_failed = True
     # An outage fails every request: one line each, not a traceback each.
     cause = " ".join(str(error).split())
     current_app.logger.error("Event store failure (%s): %s", error.kind, cause)

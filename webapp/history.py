@@ -7,38 +7,50 @@ scrubber's moves (a slider, first / previous / next / last links, the arrow keys
 button) fetch only the state panel with htmx and push their URL into the address bar; without
 JavaScript the same links and GET forms load the whole page.
 
-`/carts/<id>/events.json` is the stream as emit exports it (`emit.export`), for instance to use
-as a test fixture.
+The list shows one page of events (`HISTORY_EVENTS_PER_PAGE`): the page of the version shown,
+or `?page=K`, with links to the others. A scrubber move sends the page its list shows (the
+hidden `#events-page`); when the version it asks for is on another page, that page comes
+along out of band, so the list follows the scrubber.
 
-Nothing here changes a cart or its live aggregate in emit's pool: every answer folds the states
-it shows from one read of the stream.
+`/carts/<id>/events.json` is the stream as emit exports it (`emit.export`), for instance to use
+as a test fixture, written as it is read, a window of events at a time.
+
+Nothing here changes a cart or its live aggregate in emit's pool. However long the stream, an
+answer decodes only the events it lists (at most a page) and replays the rest without their
+metadata (`Emit.state_at`): a cart of 20,000 events costs one page, not 20,000 rows.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+import htmx_flask
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
-from emit import AggregateNotFound, RecordedEvent, VersionOutOfRange
+from emit import RecordedEvent
 from emit.codec import encoder
-from emit.export import event_document, export_stream
+from emit.export import event_document, write_export
 from webapp import forms, shoppers
 from webapp.cart import Cart, CartEvent, cart_decider
 from webapp.carts import no_such_cart
 from webapp.hypermedia import fragment_response, wants_fragment
-from webapp.store import get_emit
-from webapp.timeline import CartTimeline, kind, summary
+from webapp.store import CartEmit, get_emit
+from webapp.timeline import diff, kind, summary
 
 bp = Blueprint("history", __name__, url_prefix="/carts")
 bp.before_request(shoppers.check_cart)
 
 _encode_cart = encoder(Cart)
+
+# Events the export reads and writes at a time: its memory does not grow with the stream.
+EXPORT_WINDOW = 1000
 
 bp.add_app_template_filter(summary, "event_summary")
 bp.add_app_template_filter(kind, "event_kind")
@@ -53,33 +65,121 @@ class EventRow:
     document: dict[str, Any]  # the event as the export has it: its data and metadata as JSON
 
 
+@dataclass(frozen=True, slots=True)
+class EventsPage:
+    """One page of the event list: page `number` of `count`, versions `first` to `last` (page 1
+    also lists version 0, "before the first event")."""
+
+    number: int
+    count: int
+    first: int
+    last: int
+    total: int  # events in the whole stream
+
+    @classmethod
+    def of(cls, number: int, latest: int, per_page: int) -> EventsPage:
+        count = max(1, math.ceil(latest / per_page))
+        first = (number - 1) * per_page + 1
+        return cls(number, count, first, min(number * per_page, latest), latest)
+
+    @staticmethod
+    def number_of(version: int, per_page: int) -> int:
+        """The page that lists `version`."""
+        return max(1, math.ceil(version / per_page))
+
+
+class CartStream:
+    """What one answer reads of a cart's stream: windows of its events, decoded with their
+    metadata, and the cart as it was at the versions it shows, replayed (`Emit.state_at`)
+    only for those a window does not give. Nothing is read twice."""
+
+    def __init__(self, emit: CartEmit, cart_id: str, latest: int) -> None:
+        self.emit = emit
+        self.cart_id = cart_id
+        self.latest = latest
+        self.events: dict[int, RecordedEvent[CartEvent]] = {}
+        self.states: dict[int, Cart] = {0: cart_decider.initial_state}
+
+    def read(self, first: int, last: int) -> list[RecordedEvent[CartEvent]]:
+        """Versions `first` to `last`, and the cart after each of them."""
+        if last < first:
+            return []
+        before = self.state(first - 1)
+        events = self.emit.history(self.cart_id, after=first - 1, up_to=last)
+        states = accumulate((r.event for r in events), cart_decider.evolve, initial=before)
+        next(states)  # the one before `first`, known already
+        for recorded, state in zip(events, states, strict=True):
+            self.events[recorded.version] = recorded
+            self.states[recorded.version] = state
+        return events
+
+    def state(self, version: int) -> Cart:
+        if version not in self.states:
+            self.states[version] = self.emit.state_at(self.cart_id, version)
+        return self.states[version]
+
+    def event(self, version: int) -> RecordedEvent[CartEvent] | None:
+        """The event that made `version`; None for version 0."""
+        if version and version not in self.events:
+            self.read(version, version)
+        return self.events.get(version)
+
+
 @bp.get("/<cart_id>/history")
 def show(cart_id: str) -> Response | str:
-    """The history page; for htmx (the scrubber), the state panel, with out of band the
-    scrubber's readout and step links."""
+    """The history page; for htmx, the state panel (with out of band the scrubber's readout
+    and step links, and the event list if it must follow), or the event list alone when a
+    link of its pager asked for it."""
     fragment = wants_fragment()
-    timeline = CartTimeline(_history(forms.cart_id(cart_id)))
-    view = _view(timeline)
+    cart_id = forms.cart_id(cart_id)
+    stream = CartStream(get_emit(), cart_id, _latest(cart_id))
+    query = _query(stream)
+    per_page = current_app.config["HISTORY_EVENTS_PER_PAGE"]
+    asked = _page(request.args.get("page", ""), stream.latest, per_page)
+    shown = EventsPage.number_of(query["version"], per_page)
+    if fragment and htmx_flask.request.htmx.target == "events":
+        return render_template("_events.html", **_events(stream, asked or shown, query))
     if not fragment:
-        return render_template("history.html", rows=_rows(timeline), **view)
-    body = "".join(
-        [
-            render_template("_replay.html", **view),
-            render_template("_scrubber_readout.html", oob=True, **view),
-            render_template("_steps.html", oob=True, **view),
-        ]
-    )
-    return fragment_response(body)
+        # The list first: its window also holds the version shown and the one before it.
+        events = _events(stream, asked or shown, query)
+        return render_template("history.html", **(events | _view(stream, query)))
+    view = _view(stream, query)
+    parts = [
+        render_template("_replay.html", **view),
+        render_template("_scrubber_readout.html", oob=True, **view),
+        render_template("_steps.html", oob=True, **view),
+    ]
+    push_url = None
+    if asked is not None:
+        # The scrubber said which page its list shows. When the version is on another, the
+        # list follows it; either way the URL pushed leaves the page out, since a reload
+        # shows the page of the version.
+        if asked != shown:
+            events = _events(stream, shown, query)
+            parts.append(render_template("_events.html", oob=True, **events))
+        args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
+        push_url = url_for(".show", cart_id=cart_id, **args)
+    return fragment_response("".join(parts), push_url=push_url)
 
 
 @bp.get("/<cart_id>/events.json")
 def export(cart_id: str) -> Response:
-    """The cart's stream as an `emit.stream/1` document, offered as a file to save."""
+    """The cart's stream as an `emit.stream/1` document, offered as a file to save. Written
+    while it is read, a window of events at a time: a long stream needs no more memory than a
+    short one. (A store failure after the first window can only cut the download short.)"""
     cart_id = forms.cart_id(cart_id)
-    document = export_stream(cart_decider, _history(cart_id))
-    response = current_app.response_class(
-        json.dumps(document, indent=2, ensure_ascii=False) + "\n", mimetype="application/json"
-    )
+    emit = get_emit()
+    latest = _latest(cart_id)
+    # Read before the answer starts, so that a failing store still gets its error page.
+    first = emit.history(cart_id, up_to=min(EXPORT_WINDOW, latest))
+
+    def windows() -> Iterator[list[RecordedEvent[CartEvent]]]:
+        yield first
+        for after in range(EXPORT_WINDOW, latest, EXPORT_WINDOW):
+            yield emit.history(cart_id, after=after, up_to=min(after + EXPORT_WINDOW, latest))
+
+    chunks = write_export(cart_decider, cart_id, latest, windows())
+    response = current_app.response_class(chunks, mimetype="application/json")
     response.headers.set("Content-Disposition", "attachment", filename=_export_filename(cart_id))
     return response
 
@@ -92,74 +192,100 @@ def _export_filename(cart_id: str) -> str:
 # --- reading the request ----------------------------------------------------------------------
 
 
-def _history(cart_id: str) -> list[RecordedEvent[CartEvent]]:
-    try:
-        return get_emit().history(cart_id)
-    except AggregateNotFound:
+def _latest(cart_id: str) -> int:
+    latest = get_emit().store.stream_version(cart_id)
+    if not latest:
         abort(404, no_such_cart(cart_id))
+    return latest
 
 
-def _view(timeline: CartTimeline) -> dict[str, Any]:
-    """What the history templates need for the version and comparison the query asks for."""
+def _page(raw: str, latest: int, per_page: int) -> int | None:
+    """The page of events `?page=` asks for; None when it does not ask."""
+    if not raw:
+        return None
+    if not re.fullmatch(r"[1-9][0-9]{0,8}", raw):
+        shown = raw if len(raw) <= 20 else raw[:20] + "…"
+        raise BadRequest(f"“{shown}” is not a page of events: pages are numbered 1, 2, 3 …")
+    number = int(raw)
+    count = max(1, math.ceil(latest / per_page))
+    if not 1 <= number <= count:
+        abort(404, f"The events of this cart fill pages 1 to {count}; there is no page {number}.")
+    return number
+
+
+def _query(stream: CartStream) -> dict[str, Any]:
+    """The version, time (`at`) and comparison the query asks for, checked."""
     args = request.args
     raw_version, raw_at, raw_compare = args.get("version"), args.get("at"), args.get("compare")
     if raw_version and raw_at:
         raise BadRequest("Ask for a version or a time (at), not both.")
     at: datetime | None = None
     if raw_version:
-        version = _version(timeline, forms.version(raw_version))
+        version = _version(stream, forms.version(raw_version))
     elif raw_at:
         at = forms.moment(raw_at)
-        version = timeline.version_at(at)
+        version = get_emit().version_at(stream.cart_id, at)
     else:
-        version = timeline.latest
+        version = stream.latest
     compare = None
     if raw_compare:
         compare = _version(
-            timeline,
+            stream,
             forms.version(raw_compare, what="a version to compare with"),
             "to compare with",
         )
     base = compare if compare is not None else (version - 1 if version else None)
-    event = timeline.event(version)
-    state = timeline.state(version)
     return {
-        "cart_id": timeline.cart_id,
-        "latest": timeline.latest,
+        "cart_id": stream.cart_id,
+        "latest": stream.latest,
         "version": version,
         "compare": compare,
         "base": base,
         "at": at,
+    }
+
+
+def _view(stream: CartStream, query: dict[str, Any]) -> dict[str, Any]:
+    """What the state panel and the scrubber need: the cart at the version asked for, its
+    event, and what changed since the version it is compared with."""
+    version, base = query["version"], query["base"]
+    event = stream.event(version)
+    state = stream.state(version)
+    return {
+        **query,
         "event": event,
         "event_document": event_document(cart_decider, event) if event else None,
         "cart": state,
         "state_document": _encode_cart(state),
-        "diff": timeline.diff(version, base) if base is not None else None,
+        "diff": diff(stream.state(base), state) if base is not None else None,
         "at_value": _moment_field(event.recorded_at) if event else "",
     }
 
 
-def _version(timeline: CartTimeline, version: int, purpose: str = "") -> int:
-    try:
-        return timeline.check(version)
-    except VersionOutOfRange as error:
+def _version(stream: CartStream, version: int, purpose: str = "") -> int:
+    if not 0 <= version <= stream.latest:
         purpose = f" {purpose}" if purpose else ""
         abort(
             404,
-            f"Cart “{timeline.cart_id}” has versions 0 to {error.latest}; there is no version "
-            f"{error.version}{purpose}.",
+            f"Cart “{stream.cart_id}” has versions 0 to {stream.latest}; there is no version "
+            f"{version}{purpose}.",
         )
+    return version
 
 
-def _rows(timeline: CartTimeline) -> list[EventRow]:
-    return [
+def _events(stream: CartStream, number: int, query: dict[str, Any]) -> dict[str, Any]:
+    """What the event list needs: page `number` of the events, a row for each, and the version
+    shown and compared with, to mark them."""
+    page = EventsPage.of(number, stream.latest, current_app.config["HISTORY_EVENTS_PER_PAGE"])
+    rows = [
         EventRow(
             recorded,
-            timeline.states[recorded.version].total,
+            stream.states[recorded.version].total,
             event_document(cart_decider, recorded),
         )
-        for recorded in timeline.events
+        for recorded in stream.read(page.first, page.last)
     ]
+    return {**query, "page": page, "rows": rows}
 
 
 def _moment_field(moment: datetime) -> str:

@@ -60,11 +60,12 @@ def fragment_response(
     *,
     retarget: str | None = None,
     reswap: str | None = None,
-    push_url: Literal[False] | None = None,
+    push_url: str | Literal[False] | None = None,
 ) -> Response:
     """A fragment for htmx to swap; `retarget` (a CSS selector) and `reswap` override where and
     how, from the server (HX-Retarget, HX-Reswap); `push_url=False` keeps the address bar as it
-    is even if the element asked to push its URL (HX-Push-Url)."""
+    is even if the element asked to push its URL, and a URL pushes that one instead of the
+    request's (HX-Push-Url)."""
     return cast(
         Response,
         htmx_flask.make_response(body, status, retarget=retarget, reswap=reswap, push_url=push_url),

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from emit import create_schema
+from emit.sql import storage_errors
 
 metadata = sa.MetaData()
 
@@ -147,7 +148,7 @@ def create_first(engine: sa.Engine) -> tuple[Operator, str] | None:
 def authenticate(engine: sa.Engine, name: str, password: str) -> Operator | None:
     """The operator with this name and password; None if either is wrong (the same answer, in
     about the same time, for both)."""
-    with engine.connect() as connection:
+    with storage_errors("look an operator up"), engine.connect() as connection:
         row = connection.execute(sa.select(operators).where(operators.c.name == name)).first()
     if row is None:
         check_password_hash(_unknown_hash(), password)
@@ -163,7 +164,7 @@ def load(engine: sa.Engine, operator_id: str) -> Operator | None:
     number, _, seen = operator_id.partition(":")
     if not number.isdigit() or len(number) > 18:
         return None
-    with engine.connect() as connection:
+    with storage_errors("look an operator up"), engine.connect() as connection:
         row = connection.execute(sa.select(operators).where(operators.c.id == int(number))).first()
     if row is None or not hmac.compare_digest(seen, fingerprint(row.password_hash)):
         return None
@@ -178,7 +179,7 @@ def _unknown_hash() -> str:
 
 
 def count(engine: sa.Engine) -> int:
-    with engine.connect() as connection:
+    with storage_errors("count the operators"), engine.connect() as connection:
         return connection.execute(sa.select(sa.func.count()).select_from(operators)).scalar_one()
 
 

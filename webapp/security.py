@@ -7,15 +7,29 @@ header (`hx-headers` on `<body>`).
 Content-Security-Policy: scripts and styles come only from our own origin, and nothing inline
 is allowed, not even `style=""` attributes. htmx fits: its config (in a `<meta>` tag) turns off
 the inline style it would inject and its `eval`-based features.
+
+What the app trusts of a request:
+- Its Host: only the names in `TRUSTED_HOSTS` (Flask checks them); any other is a plain 400,
+  before routing, so nothing, not even a redirect's Location, is built from it.
+- Its body: only with a Content-Length. A body sent in chunks gets 411: Werkzeug would read
+  it only up to MAX_CONTENT_LENGTH and silently drop the rest (a quantity of 12 became 1).
+  Browsers and htmx always send the length.
+- Its proxies: `TRUSTED_PROXY_COUNT` proxies in front may say, in X-Forwarded-For and
+  X-Forwarded-Proto, who the client is (the rate limits count per client) and whether it
+  came over HTTPS.
+- `HTTPS_ONLY`: the site is reached over HTTPS only, so the session cookie is `Secure` and
+  every answer carries Strict-Transport-Security.
 """
 
 from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, g
+from flask import Flask, Response, abort, current_app, g, request
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 from markupsafe import Markup
+from werkzeug.exceptions import SecurityError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -67,10 +81,46 @@ def _add_headers(response: Response) -> Response:
     if response.mimetype == "text/html":
         # Pages show live state: never reuse a stored copy, not even on "back".
         response.headers.setdefault("Cache-Control", "no-store")
+    if current_app.config["HTTPS_ONLY"]:
+        response.headers.setdefault(
+            "Strict-Transport-Security", f"max-age={current_app.config['HSTS_MAX_AGE']}"
+        )
     return response
 
 
+def _refuse_chunked_body() -> None:
+    if "Transfer-Encoding" in request.headers:
+        abort(
+            411,
+            "This site takes a request's data only with its length (a Content-Length header), "
+            "not sent in chunks. Nothing was changed.",
+        )
+
+
+def _untrusted_host(error: SecurityError) -> Response:
+    """A request for a host name this site is not served at. No page: with no trusted host
+    there is no URL to build one with, and the visitor is not ours."""
+    current_app.logger.warning(
+        "Refused a request for host %r; if the site is served there, add it to TRUSTED_HOSTS.",
+        request.headers.get("Host", ""),
+    )
+    return current_app.response_class(
+        "Bad Request: this site is not served at that host name.\n",
+        400,
+        mimetype="text/plain",
+    )
+
+
 def init_app(app: Flask) -> None:
+    proxies = app.config["TRUSTED_PROXY_COUNT"]
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+    if app.config["HTTPS_ONLY"]:
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["PREFERRED_URL_SCHEME"] = "https"
+    app.register_error_handler(SecurityError, _untrusted_host)
+    # Before CSRFProtect's check, which reads the form.
+    app.before_request(_refuse_chunked_body)
     csrf.init_app(app)
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.globals["form_key"] = form_key

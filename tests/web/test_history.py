@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, timedelta
+from html import unescape
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -16,12 +18,13 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emit.export import read_export
+from emit.export import export_stream, read_export
 from emit.testing import given as given_events
-from tests.web.conftest import HTMX, create_history
+from tests.web.conftest import HTMX, append_flips, create_history, make_app
 from tests.web.html import element, has_element, tags
 from webapp.cart import AddItem, CheckOut, RemoveLine, cart_decider
-from webapp.store import CartEmit
+from webapp.history import EXPORT_WINDOW
+from webapp.store import CartEmit, get_emit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -397,11 +400,11 @@ ANY_TEXT = st.text(max_size=60) | st.sampled_from(["", "0", "7", "8", "-1", "202
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(version=ANY_TEXT, compare=ANY_TEXT, at=ANY_TEXT, htmx=st.booleans())
+@given(version=ANY_TEXT, compare=ANY_TEXT, at=ANY_TEXT, page=ANY_TEXT, htmx=st.booleans())
 def test_no_query_produces_a_500(
-    client: FlaskClient, cart_id: str, version: str, compare: str, at: str, htmx: bool
+    client: FlaskClient, cart_id: str, version: str, compare: str, at: str, page: str, htmx: bool
 ) -> None:
-    query = urlencode({"version": version, "compare": compare, "at": at})
+    query = urlencode({"version": version, "compare": compare, "at": at, "page": page})
     response = client.get(f"/carts/{cart_id}/history?{query}", headers=HTMX if htmx else {})
     assert response.status_code in {200, 400, 404}, query
 
@@ -470,7 +473,8 @@ def test_a_page_reads_the_stream_once_whatever_it_shows(
     client: FlaskClient, cart_id: str, emit: CartEmit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every version on the page (a total per event, the one shown, the one compared with) comes
-    from one fold of one read, not a replay per version."""
+    from one read of the events it lists and a replay (without metadata) up to them, not a
+    replay per version."""
     reads: list[str] = []
     read_stream = emit.store.read_stream
 
@@ -483,3 +487,153 @@ def test_a_page_reads_the_stream_once_whatever_it_shows(
         history(client, cart_id, htmx=htmx, version=5, compare=1)
         assert reads == [cart_id]
         reads.clear()
+
+
+# --- a long stream: paged history, streamed export -----------------------------------------------
+
+LONG = 20_000
+
+
+@pytest.fixture(scope="module")
+def long_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = make_app(f"sqlite:///{tmp_path_factory.mktemp('long') / 'emit.sqlite3'}")
+    append_flips(get_emit(app), "cart-long", LONG)
+    yield app
+    get_emit(app).close()
+
+
+def pager_links(page: str) -> dict[str, str]:
+    """The pager's links ("first", "earlier", "later", "last") as plain hrefs."""
+    return {
+        name: unescape(href)
+        for name, href in re.findall(r'id="events-(\w+)-top" href="([^"]+)"', page)
+    }
+
+
+def listed_versions(page: str) -> list[int]:
+    return [int(v) for v in re.findall(r'data-version="(\d+)"', element(page, "events"))]
+
+
+def test_the_history_of_20000_events_is_one_small_page(long_app: Flask) -> None:
+    response = long_app.test_client().get("/carts/cart-long/history")
+    assert response.status_code == 200
+    assert len(response.data) < 300_000  # it was 28.8 MB, every event with its JSON
+    page = response.text
+    assert listed_versions(page) == list(range(LONG - 99, LONG + 1))  # the page of the latest
+    assert "Page 200 of 200: versions 19901 to 20000 of 20000" in page
+    assert current_rows(page) == [f"event-{LONG}"]
+    assert "As of version 20000" in element(page, "replay")
+    assert f'min="0" max="{LONG}"' in element(page, "scrubber")  # the scrubber spans them all
+    assert set(pager_links(page)) == {"first", "earlier"}  # no later page
+    assert pager_links(page)["earlier"] == f"/carts/cart-long/history?version={LONG}&page=199"
+    # The totals of the listed events come from the replay up to the page.
+    assert "€12.90" in element(page, f"event-{LONG}")  # 1 bag at an even version
+    assert "€25.80" in element(page, f"event-{LONG - 1}")  # 2 at an odd one
+
+
+def test_any_version_of_a_long_cart_shows_with_its_page(long_app: Flask) -> None:
+    client = long_app.test_client()
+    page = history(client, "cart-long", version=10_050, compare=3)
+    assert listed_versions(page) == list(range(10_001, 10_101))
+    assert current_rows(page) == ["event-10050"]
+    assert "As of version 10050" in element(page, "replay")
+    assert "since version 3" in element(page, "replay")
+    first = history(client, "cart-long", page=1)
+    assert listed_versions(first) == list(range(101))  # with version 0, before the first event
+    assert "As of version 20000" in element(first, "replay")  # the version shown stays
+    assert history(client, "cart-long", at="2999-01-01").count("As of version 20000") == 1
+
+
+def test_without_javascript_the_pager_reaches_every_event(sqlite_url: str) -> None:
+    """From the last page, "Earlier events" leads through every page to version 0, with the
+    version shown left as it was; and back again with "Later events"."""
+    app = make_app(sqlite_url, HISTORY_EVENTS_PER_PAGE=10)
+    append_flips(get_emit(app), "cart-walk", 95)
+    client = app.test_client()
+    url: str | None = "/carts/cart-walk/history?version=42&page=10"
+    seen: list[int] = []
+    while url:
+        page = client.get(url).text
+        assert "As of version 42" in element(page, "replay")
+        seen = listed_versions(page) + seen
+        url = pager_links(page).get("earlier")
+    assert seen == list(range(96))
+    url, seen = "/carts/cart-walk/history?version=42&page=1", []
+    while url:
+        page = client.get(url).text
+        seen += listed_versions(page)
+        url = pager_links(page).get("later")
+    assert seen == list(range(96))
+    for bad, status in (("11", 404), ("0", 400), ("x", 400), ("-1", 400), ("9" * 30, 400)):
+        response = client.get(f"/carts/cart-walk/history?page={bad}")
+        assert response.status_code == status
+    assert (
+        "fill pages 1 to 10; there is no page 11."
+        in client.get("/carts/cart-walk/history?page=11").text
+    )
+    get_emit(app).close()
+
+
+def test_with_htmx_the_list_follows_the_scrubber_to_another_page(long_app: Flask) -> None:
+    client = long_app.test_client()
+    # The scrubber sends the page its list shows: on the same page, only the state panel.
+    same = client.get("/carts/cart-long/history?version=19950&page=200", headers=HTMX)
+    assert same.status_code == 200
+    assert not has_element(same.text, "events")
+    assert same.headers["HX-Push-Url"] == "/carts/cart-long/history?version=19950"
+    # On another page, that page comes along out of band.
+    other = client.get("/carts/cart-long/history?version=150&page=200", headers=HTMX)
+    assert other.text.startswith('<section id="replay"')
+    events = element(other.text, "events")
+    assert 'hx-swap-oob="true"' in events.split(">", 1)[0]
+    assert listed_versions(other.text) == list(range(101, 201))
+    assert current_rows(other.text) == ["event-150"]
+    assert 'id="events-page" name="page" value="2"' in events
+    assert other.headers["HX-Push-Url"] == "/carts/cart-long/history?version=150"
+    assert len(other.data) < 300_000
+    # Without `page` (a link in the list, an older page) nothing is pushed in its place.
+    plain = client.get("/carts/cart-long/history?version=150", headers=HTMX)
+    assert "HX-Push-Url" not in plain.headers
+    assert not has_element(plain.text, "events")
+
+
+def test_with_htmx_the_pager_fetches_the_list_alone(long_app: Flask) -> None:
+    page = history(long_app.test_client(), "cart-long")
+    assert 'hx-include="#events-page"' in start_tag(page, "scrubber")
+    earlier = element(page, "events-earlier-top")
+    assert 'hx-target="#events" hx-swap="outerHTML"' in earlier
+    response = long_app.test_client().get(
+        "/carts/cart-long/history?version=20000&page=199",
+        headers={**HTMX, "HX-Target": "events"},
+    )
+    assert response.text.startswith('<section id="events"')
+    assert not has_element(response.text, "replay")
+    assert listed_versions(response.text) == list(range(19_801, 19_901))
+    assert current_rows(response.text) == []  # the version shown is on another page
+
+
+def test_the_export_of_a_long_cart_is_streamed_in_windows(
+    long_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emit = get_emit(long_app)
+    windows: list[int] = []
+    read_stream = emit.store.read_stream
+
+    def counted(stream_id: str, *, after: int = 0, up_to: int | None = None) -> object:
+        windows.append((up_to or LONG) - after)
+        return read_stream(stream_id, after=after, up_to=up_to)
+
+    monkeypatch.setattr(emit.store, "read_stream", counted)
+    response = long_app.test_client().get("/carts/cart-long/events.json", buffered=False)
+    assert response.status_code == 200
+    assert response.is_streamed
+    assert "Content-Length" not in response.headers
+    text = response.get_data(as_text=True)
+    assert max(windows) == EXPORT_WINDOW  # never the whole stream at once
+    assert sum(windows) == LONG
+    monkeypatch.undo()
+    events = emit.history("cart-long")
+    # The same text the whole document would be, and it imports back.
+    whole = json.dumps(export_stream(cart_decider, events), indent=2, ensure_ascii=False)
+    assert text == whole + "\n"
+    assert read_export(cart_decider, json.loads(text)) == events

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.web.conftest import create_history
+from tests.web.conftest import append_flips, create_history, make_app
 from webapp.cart import AddItem
 from webapp.live_server import LiveServer
 from webapp.store import get_emit
@@ -197,3 +197,45 @@ def test_the_history_without_javascript(browser: Browser, history_url: str) -> N
         expect(page.locator("#replay")).to_contain_text("the cart was not opened yet")
     finally:
         context.close()
+
+
+def test_the_list_follows_the_scrubber_across_its_pages(
+    page: Page, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    app = make_app(
+        f"sqlite:///{tmp_path_factory.mktemp('paged') / 'emit.sqlite3'}",
+        WTF_CSRF_ENABLED=True,
+        HISTORY_EVENTS_PER_PAGE=10,
+    )
+    append_flips(get_emit(app), "cart-paged", 35)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    with LiveServer(app) as server:
+        url = f"{server.url}/carts/cart-paged/history"
+        page.goto(url)
+        listed = page.locator("#events-range")
+        expect(listed).to_have_text("Page 4 of 4: versions 31 to 35 of 35")
+        page.evaluate("window.stillTheSamePage = true")
+
+        page.locator("#step-first").click()  # to version 0, on the first page
+        expect(page).to_have_url(f"{url}?version=0")
+        expect(listed).to_have_text("Page 1 of 4: versions 1 to 10 of 35")
+        expect(page.locator("#events [aria-current]")).to_have_attribute("id", "event-0")
+
+        page.locator("#events-later-top").click()  # the pager: the list alone moves
+        expect(page).to_have_url(f"{url}?version=0&page=2")
+        expect(listed).to_have_text("Page 2 of 4: versions 11 to 20 of 35")
+        expect(page.locator("#replay h2")).to_have_text("As of version 0")
+
+        page.locator("h1").click()
+        page.keyboard.press("ArrowRight")  # version 1 is on page 1 again: the list follows
+        expect(page).to_have_url(f"{url}?version=1")
+        expect(listed).to_have_text("Page 1 of 4: versions 1 to 10 of 35")
+        expect(page.locator("#events [aria-current]")).to_have_attribute("id", "event-1")
+        assert page.evaluate("window.stillTheSamePage") is True  # htmx did it all
+
+        page.reload()  # the pushed URL shows the same again
+        expect(listed).to_have_text("Page 1 of 4: versions 1 to 10 of 35")
+        expect(page.locator("#replay h2")).to_have_text("As of version 1")
+    get_emit(app).close()
+    assert problems == []

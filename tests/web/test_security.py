@@ -1,19 +1,23 @@
 """CSRF protection (on, as in production), the security headers, and pages that fit the
-Content-Security-Policy: no inline script, style or event handler anywhere."""
+Content-Security-Policy: no inline script, style or event handler anywhere. Then what the app
+trusts of a request: only its own host names, only bodies with a length, and HTTPS when told."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder, TestResponse
 
 from tests.web.conftest import HTMX, make_app
 from tests.web.html import element, tags
 from webapp.cart import AddItem, CheckOut
+from webapp.live_server import LiveServer
 from webapp.store import get_emit
 
 
@@ -157,3 +161,85 @@ def test_htmx_is_configured_for_the_policy(client: FlaskClient) -> None:
     assert {"code": "422", "swap": True} in config["responseHandling"]
     assert '<script src="/static/vendor/htmx.min.js" defer></script>' in page
     assert element(page, "page-alert") == '<div id="page-alert" class="wrap alert-slot">'
+
+
+# --- what the app trusts of a request: its Host, its body, HTTPS --------------------------------
+
+
+def raw_request(app: Flask, path: str, host: str) -> TestResponse:
+    """GET `path` exactly as written (the test client would read "//x" as a host) with `host`."""
+    environ = EnvironBuilder(path="/", headers={"Host": host}).get_environ()
+    environ["PATH_INFO"] = path
+    return app.test_client().open(environ)
+
+
+def test_a_request_for_an_untrusted_host_is_refused(client: FlaskClient) -> None:
+    for path in ("/", "//carts", "/carts/x//history", "/static/css/app.css"):
+        response = raw_request(client.application, path, "evil.example")
+        assert response.status_code == 400, path
+        assert "Location" not in response.headers  # no redirect built from that Host
+        assert response.text == "Bad Request: this site is not served at that host name.\n"
+        assert "evil.example" not in response.text
+    # A trusted host still gets Werkzeug's redirect to the one slash, on its own name.
+    response = raw_request(client.application, "/carts/x//history", "localhost")
+    assert response.status_code == 308
+    assert response.headers["Location"] == "http://localhost/carts/x/history"
+
+
+def test_the_trusted_hosts_are_a_setting(sqlite_url: str) -> None:
+    app = make_app(sqlite_url, TRUSTED_HOSTS=["shop.example", ".shop.example"])
+    assert raw_request(app, "/", "shop.example").status_code == 200
+    assert raw_request(app, "/", "eu.shop.example:8443").status_code == 200
+    assert raw_request(app, "/", "localhost").status_code == 400
+    assert raw_request(app, "/", "shop.example.evil").status_code == 400
+    get_emit(app).close()
+
+
+def test_a_body_sent_in_chunks_is_refused_not_cut(sqlite_url: str) -> None:
+    """Werkzeug reads a body without a Content-Length only up to MAX_CONTENT_LENGTH and then
+    stops without an error: this one, cut there, would add 1 bag of beans instead of 12. The
+    real server, since the test client always knows a body's length."""
+    app = make_app(sqlite_url)
+    emit = get_emit(app)
+    emit.create("cart-chunks")
+    fields = b"&sku=BEAN-250&quantity=12"
+    padding = b"pad=" + b"x" * (app.config["MAX_CONTENT_LENGTH"] - 4 - len(fields) + 1)
+    small = b"sku=BEAN-250&quantity=2"
+    with LiveServer(app) as server:
+        for body in (padding + fields, small):
+            connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
+            # encode_chunked: http.client sends the body in chunks, with no Content-Length.
+            connection.request(
+                "POST",
+                "/carts/cart-chunks/items",
+                body=iter([body[:1000], body[1000:]]),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                encode_chunked=True,
+            )
+            response = connection.getresponse()
+            page = response.read().decode()
+            connection.close()
+            assert response.status == 411
+            assert "Send the length of the data" in page
+            assert "not sent in chunks. Nothing was changed." in page
+    assert emit.get_state("cart-chunks", catch_up=True).lines == ()
+    emit.close()
+
+
+def test_behind_https_the_cookie_is_secure_and_hsts_is_sent(sqlite_url: str) -> None:
+    plain = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
+    response = plain.test_client().get("/")
+    assert "Secure" not in response.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" not in response.headers
+
+    https = make_app(sqlite_url, WTF_CSRF_ENABLED=True, HTTPS_ONLY=True, HSTS_MAX_AGE=600)
+    client = https.test_client()
+    for response in (client.get("/"), client.get("/carts/cart-nope"), client.post("/carts")):
+        assert response.headers["Strict-Transport-Security"] == "max-age=600"
+    cookie = https.test_client().get("/").headers["Set-Cookie"]
+    assert "; Secure" in cookie
+    assert "HttpOnly" in cookie
+    with https.test_request_context():
+        assert url_for("dashboard.index", _external=True).startswith("https://")
+    get_emit(plain).close()
+    get_emit(https).close()
