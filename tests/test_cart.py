@@ -57,8 +57,9 @@ def test_adding_a_quantity_outside_1_to_99_is_rejected(quantity: int) -> None:
 
 @pytest.mark.parametrize("quantity", [-1, 100])
 def test_changing_to_a_quantity_outside_0_to_99_is_rejected(quantity: int) -> None:
+    """The quantity box allows 0 (it removes the line), so the message says 0 to 99."""
     given(cart_decider, OPENED, BEANS).when(ChangeQuantity("BEAN-250", quantity)).then_rejected(
-        "between 1 and 99"
+        "quantity is 0 to 99; 0 removes the line"
     )
 
 

@@ -7,6 +7,7 @@ error pages, CLI commands); nothing is created at import time. Run it with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     if test_config is not None:
         app.config.from_mapping(test_config)
     if app.config["SECRET_KEY"] == "dev" and not app.testing:
-        app.logger.warning(
-            "SECRET_KEY is the development default: fine on your own machine, but anyone can "
-            "forge this site's session cookies. Set FLASK_SECRET_KEY or SECRET_KEY in "
-            "instance/config.py before serving others."
-        )
+        _warn_of_the_development_key(app)
 
     Htmx(app)
     security.init_app(app)
@@ -136,3 +133,23 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     cli.init_app(app)
     return app
+
+
+DEV_KEY_WARNING = (
+    "SECRET_KEY is the development default: fine on your own machine, but anyone could forge "
+    "this site's session cookies (and so sign in as an operator). Before serving others, put "
+    "SECRET_KEY = '<output of: python -c \"import secrets; print(secrets.token_hex())\">' in "
+    "instance/config.py, or set FLASK_SECRET_KEY."
+)
+
+
+def _warn_of_the_development_key(app: Flask) -> None:
+    """Once, when the app first serves a request: CLI commands (init-db, seed-demo) build the
+    app too, and warning for each of them said the same thing three times over `make run`."""
+    once = threading.Lock()
+
+    def warn() -> None:
+        if once.acquire(blocking=False):  # never released: once per process
+            app.logger.warning(DEV_KEY_WARNING)
+
+    app.before_request(warn)

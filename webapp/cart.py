@@ -189,9 +189,12 @@ def make_decide(
                 line = cart.line(sku)
                 if line is None:
                     raise CommandRejected("That product is not in the cart.")
+                if not 0 <= quantity <= MAX_QUANTITY:
+                    raise CommandRejected(
+                        f"A line's quantity is 0 to {MAX_QUANTITY}; 0 removes the line."
+                    )
                 if quantity == 0:
                     return [LineRemoved(sku, line.name, line.unit_price, line.quantity)]
-                _check_quantity(quantity)
                 if quantity == line.quantity:
                     return []
                 return [QuantityChanged(sku, line.name, line.unit_price, line.quantity, quantity)]

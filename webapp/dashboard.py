@@ -40,6 +40,7 @@ def index() -> str:
         after=after,
         totals=queries.totals(),
         best_sellers=queries.best_sellers(limit=current_app.config["BEST_SELLERS"]),
+        best_sellers_limit=current_app.config["BEST_SELLERS"],
         demo=shoppers.carts_public(),
     )
 

@@ -42,7 +42,7 @@ from emit.codec import encoder
 from emit.export import export_stream
 from webapp import forms
 from webapp.cart import Cart, CartEvent, cart_decider
-from webapp.formatting import iso, money
+from webapp.formatting import count, iso, money
 from webapp.store import get_emit, get_subscribers
 from webapp.timeline import CartTimeline, summary
 
@@ -68,7 +68,7 @@ def history_command(cart_id: str) -> None:
     timeline = CartTimeline(_history(cart_id))
     cart = timeline.states[-1]
     status = {"open": "open", "checked_out": "checked out"}.get(cart.status, cart.status)
-    events = "1 event" if timeline.latest == 1 else f"{timeline.latest} events"
+    events = count(timeline.latest, "event")
     click.echo(f"Cart {timeline.cart_id}: {events}, {status}, total {money(cart.total)}\n")
     rows = [("version", "position", "recorded (UTC)", "type", "what happened", "total")]
     rows += [
@@ -147,7 +147,7 @@ def run_subscribers_command(once: bool) -> None:
     subscribers = get_subscribers()
     if once:
         handled = subscribers.catch_up(timeout=3600)
-        click.echo(f"Caught up: {handled} events handled.")
+        click.echo(f"Caught up: {count(handled, 'event')} handled.")
         return
     stop = threading.Event()
 
@@ -181,7 +181,7 @@ def rebuild_command(projection: str) -> None:
             replayed = emit.projections.rebuild(projection, progress=progress)
         except (UnknownSubscriber, ProjectionError) as error:
             raise click.ClickException(str(error)) from None
-    click.echo(f"Rebuilt {projection} from {replayed} events.")
+    click.echo(f"Rebuilt {projection} from {count(replayed, 'event')}.")
 
 
 @emit_group.command("status")

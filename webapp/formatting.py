@@ -23,11 +23,22 @@ def money(cents: int) -> str:
     return f"{sign}{CURRENCY_SYMBOL}{euros:,}.{rest:02d}"
 
 
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """'1 event', '2 events', '0 events'; `plural` where adding "s" would not do ('tries').
+    Templates have the same as a macro (templates/_macros.html)."""
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def ago(moment: datetime, now: datetime | None = None) -> str:
     """How long ago, in the words a person would use: 'just now', '5 min ago', '3 h ago',
-    then the date."""
+    then the date. A moment still to come (a retry's) says how soon: 'in 4 s', 'in 2 min'."""
     now = now or datetime.now(UTC)
     seconds = (now - moment).total_seconds()
+    if seconds < -0.5:
+        ahead = -seconds
+        if ahead < 90:
+            return f"in {round(ahead)} s"
+        return f"in {round(ahead / 60)} min"
     if seconds < 45:
         return "just now"
     if seconds < 60 * 60:

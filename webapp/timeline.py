@@ -27,7 +27,7 @@ from webapp.cart import (
     QuantityChanged,
     cart_decider,
 )
-from webapp.formatting import money
+from webapp.formatting import count, money
 
 EventKind = Literal["opened", "added", "changed", "removed", "checked-out"]
 
@@ -62,8 +62,7 @@ def summary(event: CartEvent) -> str:
         case LineRemoved(_, name, _, quantity):
             return f"Removed {quantity} × {name}"
         case CartCheckedOut(total, item_count, _):
-            items = "1 item" if item_count == 1 else f"{item_count} items"
-            return f"Checked out {items} for {money(total)}"
+            return f"Checked out {count(item_count, 'item')} for {money(total)}"
     raise TypeError(f"Not a cart event: {event!r}")
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from webapp import ROOT, create_app
-from webapp.formatting import ago, money, utc
+from webapp.formatting import ago, count, money, utc
 from webapp.queries import ProjectedCartQueries, get_queries
-from webapp.store import get_emit
+from webapp.store import get_emit, init_db
 
 
 def test_defaults_put_the_store_in_the_instance_folder(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,15 +35,27 @@ def test_environment_variables_override_defaults_and_test_config_wins(
     assert create_app({"CARTS_PER_PAGE": 3}).config["CARTS_PER_PAGE"] == 3
 
 
-def test_the_development_secret_key_is_warned_about_outside_tests(
+def test_the_development_secret_key_is_warned_about_once_when_serving(
     monkeypatch: pytest.MonkeyPatch, sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Not when the app is built (`make run` builds it for each CLI chore, which said the same
+    thing three times), but at its first request, once, with what to do."""
     monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
-    create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "dev"})
-    assert "SECRET_KEY is the development default" in caplog.text
+    app = create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "dev"})
+    assert "SECRET_KEY" not in caplog.text
+    init_db(app)
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/")
+    assert caplog.text.count("SECRET_KEY is the development default") == 1
+    assert "instance/config.py" in caplog.text
+    assert "secrets.token_hex()" in caplog.text
+    get_emit(app).close()
     caplog.clear()
-    create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "a real secret"})
-    create_app({"EMIT_STORE_URL": sqlite_url, "SECRET_KEY": "dev", "TESTING": True})
+    for config in ({"SECRET_KEY": "a real secret"}, {"SECRET_KEY": "dev", "TESTING": True}):
+        quiet = create_app({"EMIT_STORE_URL": sqlite_url, **config})
+        quiet.test_client().get("/")
+        get_emit(quiet).close()
     assert "SECRET_KEY" not in caplog.text
 
 
@@ -74,6 +86,11 @@ def test_times_read_as_a_person_would_say_them() -> None:
     assert ago(now - timedelta(minutes=5), now) == "5 min ago"
     assert ago(now - timedelta(hours=3, minutes=10), now) == "3 h ago"
     assert ago(now - timedelta(days=3), now) == "24 Nov 2025"
+    # A moment to come (a retry's): how soon, never "just now".
+    assert ago(now + timedelta(seconds=2), now) == "in 2 s"
+    assert ago(now + timedelta(seconds=4.4), now) == "in 4 s"
+    assert ago(now + timedelta(minutes=3), now) == "in 3 min"
+
     assert utc(now) == "27 Nov 2025, 09:45 UTC"
 
 
@@ -82,3 +99,8 @@ def test_the_example_config_documents_real_settings() -> None:
     names = set(re.findall(r"^#?\s*([A-Z][A-Z_]+) = ", example, flags=re.MULTILINE))
     assert {"SECRET_KEY", "EMIT_STORE_URL", "CARTS_PER_PAGE"} <= names
     assert names <= set(create_app().config)
+
+
+def test_counts_say_one_or_many() -> None:
+    assert [count(n, "cart") for n in (0, 1, 2)] == ["0 carts", "1 cart", "2 carts"]
+    assert count(3, "try", "tries") == "3 tries"
