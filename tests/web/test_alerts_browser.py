@@ -172,3 +172,67 @@ def test_without_javascript_a_stale_checkout_answers_at_the_carts_address(
     expect(tab_a.get_by_role("alert")).to_have_count(0)
     tab_a.locator("#check-out").click()  # the page as it is now: pays for what it shows
     expect(tab_a.locator("#cart-panel")).to_contain_text("Receipt")
+
+
+def test_a_stale_page_answer_below_the_fold_is_scrolled_to_and_focused(
+    context: BrowserContext, live_server: LiveServer
+) -> None:
+    """The 409 of a quantity set on a page another tab has moved past, next to its line."""
+    page = context.new_page()
+    cart_url = open_new_cart(page, live_server)
+    for sku in ["BEAN-250", "FILT-100", "MUG-TRVL", "TEA-CHAI", "MILK-OAT"]:
+        add(page, sku, 1)
+        expect(page.locator(f"#line-{sku}")).to_be_visible()
+    other = context.new_page()
+    other.goto(cart_url)
+    other.locator("#more-MILK-OAT").click()
+    expect(other.locator("#line-quantity-MILK-OAT")).to_have_value("2")
+
+    # The line's Update button at the foot of the window; its alert would land below it.
+    page.locator("#set-MILK-OAT").evaluate("button => button.scrollIntoView(false)")
+    page.locator("#line-quantity-MILK-OAT").fill("5")
+    with page.expect_response(re.compile(r"/quantity$")) as answer:
+        page.locator("#set-MILK-OAT").click()
+    assert answer.value.status == 409
+    alert = page.locator("#line-MILK-OAT").get_by_role("alert")
+    expect(alert).to_contain_text("Since you loaded this page: + 1 × Oat milk")
+    wait_until_in_sight(page, alert)
+    assert in_viewport(page, alert)
+    expect(alert).to_be_focused()
+
+
+def test_an_error_answering_the_pages_own_polling_takes_no_focus(
+    context: BrowserContext, live_server: LiveServer
+) -> None:
+    """The receipt's number is asked for every two seconds until it is there (no policies run
+    here, so it never is). An outage answers each ask with a 503 in #page-alert: shown, but
+    the page stays where the person has it, and so does their focus."""
+    page = context.new_page()
+    open_new_cart(page, live_server)
+    add(page, "MUG-TRVL", 1)
+    expect(page.locator("#line-MUG-TRVL")).to_be_visible()
+    page.route(
+        re.compile(r"/receipt$"),
+        lambda route: route.fulfill(
+            status=503,
+            headers={"HX-Retarget": "#page-alert", "HX-Reswap": "innerHTML"},
+            body='<div class="alert alert--page" role="alert" tabindex="-1">Unavailable.</div>',
+        ),
+    )
+    page.locator("#check-out").click()
+    expect(page.locator("#receipt-number")).to_be_visible()
+    page.evaluate("window.scrollTo(0, 400)")  # #page-alert out of sight
+    link = page.locator("#cart-panel").get_by_role("link", name="Reload")
+    link.focus()
+    assert page.evaluate("window.scrollY") > 0
+    before = link.bounding_box()
+
+    with page.expect_response(re.compile(r"/receipt$")):
+        pass  # the poll, two seconds after the checkout
+    alert = page.locator("#page-alert").get_by_role("alert")
+    expect(alert).to_have_text("Unavailable.")
+    page.wait_for_timeout(500)
+    expect(link).to_be_focused()
+    # What the person looks at stays put (the browser's scroll anchoring makes up for the alert
+    # growing above it).
+    assert link.bounding_box() == before
