@@ -147,6 +147,13 @@ def test_without_javascript_a_refused_add_answers_at_the_carts_address(
     expect(page.get_by_role("alert")).to_have_count(0)
     expect(page.locator("#line-quantity-MILK-OAT")).to_have_value("60")
 
+    # Back is the page before, got again: no "Confirm Form Resubmission", nothing posted.
+    page.go_back()
+    expect(page).to_have_url(f"{cart_url}#product-MILK-OAT")
+    page.go_forward()
+    expect(page).to_have_url(cart_url)
+    assert len(posts) == 1
+
     # The page drawn after the refusal works: its forms carry fresh keys and the version.
     add(page, "MILK-OAT", 2)
     expect(page.locator("#line-quantity-MILK-OAT")).to_have_value("62")
