@@ -4,13 +4,12 @@ check out.
 Every action is a plain POST form. A browser without JavaScript gets `303 See Other` back to the
 cart page, also when the cart refuses the command: the reason then travels in the session and
 the page shows it once, next to the action (see `_rejected`), so the address is the cart's and a
-reload or "Back" never posts again. htmx gets only the regions that changed, or the reason
-(422, 409): the cart panel it targets, and out of
-band the header badge and the product card (the whole catalog after checkout). Adding an item
-or changing a quantity, the commonest actions, answer with less when the page showed the cart
-as it was just before (htmx sends the version the page shows with every action): the one line,
-and out of band the panel's version, its total and checkout, the badge and the product card.
-Either way a reload shows the cart as stored: the page is always rendered from emit.
+reload or "Back" never posts again. htmx gets the reason drawn in place (422, 409), or only the
+regions that changed: the cart panel it targets, and out of band the header badge and the
+product card (the whole catalog after checkout). Adding an item or changing a quantity, the
+commonest actions, answer with less when the page showed the cart as it was just before (htmx
+sends the version the page shows with every action): the one line, and out of band the panel's
+version, its total and checkout, the badge and the product card. Either way a reload shows the cart as stored: the page is always rendered from emit.
 
 What the person saw travels with every form (see `command_fields` in templates/_macros.html):
 - the version of the cart their page showed. Decisions taken on what they saw (check out, set a
@@ -322,7 +321,9 @@ def _rejected(
     return fragment_response(_regions(view), status)
 
 
-# The session's key for the refusal a plain browser is redirected to see.
+# The session's key for the refusal a plain browser is redirected to see. Not Flask's `flash`:
+# every page that reads flashed messages takes them all (/ops does), and this one belongs to
+# one cart at one version.
 _REJECTION = "cart_rejection"
 
 
