@@ -9,7 +9,8 @@ regions that changed: the cart panel it targets, and out of band the header badg
 product card (the whole catalog after checkout). Adding an item or changing a quantity, the
 commonest actions, answer with less when the page showed the cart as it was just before (htmx
 sends the version the page shows with every action): the one line, and out of band the panel's
-version, its total and checkout, the badge and the product card. Either way a reload shows the cart as stored: the page is always rendered from emit.
+version, its total and checkout, the badge and the product card. Either way a reload shows the
+cart as stored: the page is always rendered from emit.
 
 What the person saw travels with every form (see `command_fields` in templates/_macros.html):
 - the version of the cart their page showed. Decisions taken on what they saw (check out, set a
