@@ -2,13 +2,15 @@
 check out.
 
 Every action is a plain POST form. A browser without JavaScript gets `303 See Other` back to the
-cart page, or, when the cart rejects the command, the page again with the reason next to the
-action (422). htmx gets only the regions that changed: the cart panel it targets, and out of
-band the header badge and the product card (the whole catalog after checkout). Adding an item
-or changing a quantity, the commonest actions, answer with less when the page showed the cart
-as it was just before (htmx sends the version the page shows with every action): the one line,
-and out of band the panel's version, its total and checkout, the badge and the product card.
-Either way a reload shows the cart as stored: the page is always rendered from emit.
+cart page, also when the cart refuses the command: the reason then travels in the session and
+the page shows it once, next to the action (see `_rejected`), so the address is the cart's and a
+reload or "Back" never posts again. htmx gets the reason drawn in place (422, 409), or only the
+regions that changed: the cart panel it targets, and out of band the header badge and the
+product card (the whole catalog after checkout). Adding an item or changing a quantity, the
+commonest actions, answer with less when the page showed the cart as it was just before (htmx
+sends the version the page shows with every action): the one line, and out of band the panel's
+version, its total and checkout, the badge and the product card. Either way a reload shows the
+cart as stored: the page is always rendered from emit.
 
 What the person saw travels with every form (see `command_fields` in templates/_macros.html):
 - the version of the cart their page showed. Decisions taken on what they saw (check out, set a
@@ -26,7 +28,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, g, make_response, render_template, request, url_for
+from flask import Blueprint, abort, g, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from emit import (
@@ -108,10 +110,15 @@ def _opened(cart_id: str) -> Response:
 
 @bp.get("/<cart_id>")
 def show(cart_id: str) -> str:
-    """The cart page; for htmx, the cart panel alone."""
-    fragment = wants_fragment()
-    view = _view(_load(forms.cart_id(cart_id)))
-    return render_template("_cart_panel.html" if fragment else "cart.html", **view)
+    """The cart page, with the reason for a refusal the session carries (see `_rejected`); for
+    htmx, the cart panel alone."""
+    aggregate = _load(forms.cart_id(cart_id))
+    if wants_fragment():
+        return render_template("_cart_panel.html", **_view(aggregate))
+    rejection = _take_rejection(aggregate)
+    return render_template(
+        "cart.html", whole_page=rejection is not None, **_view(aggregate, rejection)
+    )
 
 
 @bp.get("/<cart_id>/receipt")
@@ -283,22 +290,56 @@ def _line_swap(
 def _rejected(
     aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: bool, status: int = 422
 ) -> Response:
-    """Nothing changed; show the cart as it is, with the reason next to the action: 422 for a
-    command the cart refused, 409 for one decided on a version the cart has moved past."""
+    """Nothing changed; show the cart as it is, with the reason next to the action. htmx gets
+    the regions with the reason drawn in: 422 for a command the cart refused, 409 for one
+    decided on a version the cart has moved past.
+
+    A plain browser gets `303 See Other` to the cart page, the reason kept in the session for
+    that page to show once (`_take_rejection`): the address bar then shows the cart, not the
+    form's URL, and reload or "Back" never sends the form again. The page it loads answers 200,
+    as every GET of a cart page does: the refusal was the POST's, and a reload of the same
+    address shows the same cart without the reason. (No #anchor: a browser ignores `autofocus`
+    on a page whose address names an element, and the alert's focus is what scrolls to it.)"""
     cart = aggregate.state
     kind, _, sku = rejection.where.partition(":")
     if not cart.is_open or (kind == "line" and cart.line(sku) is None):
         # The action's own spot is gone (the line was removed, or the cart checked out in
         # another tab): say it at the top of the panel instead.
         rejection = Rejection("cart", rejection.message)
-    view = _view(aggregate, rejection)
     if not fragment:
-        return make_response(render_template("cart.html", whole_page=True, **view), status)
+        session[_REJECTION] = {
+            "cart_id": aggregate.id,
+            "version": aggregate.version,
+            "where": rejection.where,
+            "message": rejection.message,
+        }
+        return see_other(url_for(".show", cart_id=aggregate.id))
+    view = _view(aggregate, rejection)
     if rejection.where.startswith("add:"):
         # Only the product card changes: aim the answer at it instead of the cart panel.
         body = _CLEAR_ALERTS + render_template("_product.html", product=find_product(sku), **view)
         return fragment_response(body, status, retarget=f"#product-{sku}", reswap="outerHTML")
     return fragment_response(_regions(view), status)
+
+
+# The session's key for the refusal a plain browser is redirected to see. Not Flask's `flash`:
+# every page that reads flashed messages takes them all (/ops does), and this one belongs to
+# one cart at one version.
+_REJECTION = "cart_rejection"
+
+
+def _take_rejection(aggregate: Aggregate[Cart]) -> Rejection | None:
+    """The refusal the session carries for this cart, taken out of it: a cart page shows it
+    once. None if there is none, or it was for another cart, or the cart changed since it was
+    decided (the page shows the cart as it is now; the reason may no longer hold)."""
+    if _REJECTION not in session:
+        return None  # (popping an absent key would still send the session cookie anew)
+    kept = session.pop(_REJECTION)
+    if not isinstance(kept, dict):
+        return None
+    if kept.get("cart_id") != aggregate.id or kept.get("version") != aggregate.version:
+        return None
+    return Rejection(str(kept["where"]), str(kept["message"]))
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ shows (a digest), and gets "204 No Content" while nothing changed (so nothing mo
 pointer), the new part when something did. Every button is a plain POST form: without JavaScript
 it answers `303 See Other` back to the page with a message; with htmx it answers the refreshed
 part, with the message in it. A retry that fails again (422), or a dead letter someone else is
-retrying (409), is said in the part, or on the whole page without JavaScript.
+retrying (409), is said in the part with htmx; without JavaScript it too is a 303 back to the
+page, which says it once, focused (the address stays /ops, and a reload retries nothing).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from flask import (
     current_app,
     flash,
     get_flashed_messages,
-    make_response,
     render_template,
     request,
     url_for,
@@ -54,12 +54,16 @@ def index() -> Response | str:
     """The page; for htmx (a part refreshing itself, `?part=`), that part alone, or 204 if it
     would show what the browser has (`?seen=<digest>`)."""
     notices: dict[str, str] = {}
+    alerts: dict[str, str] = {}
     for flashed in get_flashed_messages(with_categories=True):
-        part, message = flashed if isinstance(flashed, tuple) else ("subscribers", flashed)
-        notices[part] = message
+        category, message = flashed if isinstance(flashed, tuple) else ("subscribers", flashed)
+        kind, _, part = category.rpartition(":")  # "part", or "alert:part" (`_trouble`)
+        (alerts if kind == "alert" else notices)[part] = message
     if not wants_fragment():
-        panels = [_panel(part, notice=notices.get(part)) for part in PARTS]
-        return render_template("ops.html", panels=panels, refresh=_refresh())
+        panels = [_panel(part, notice=notices.get(part), alert=alerts.get(part)) for part in PARTS]
+        return render_template(
+            "ops.html", panels=panels, refresh=_refresh(), whole_page=bool(alerts)
+        )
     part = request.args.get("part", "")
     if part not in PARTS:
         raise BadRequest(f"The operations page has parts {', '.join(PARTS)}.")
@@ -196,11 +200,12 @@ def _done(part: str, message: str) -> Response:
 
 
 def _trouble(part: str, message: str, status: int) -> Response:
-    """Nothing changed, and why: in the part for htmx, on the whole page without it."""
+    """Nothing changed, and why: in the part for htmx, with `status`; without it, `303 See
+    Other` back to the page, which shows it once (a GET, 200), as a cart page shows a refusal
+    (see `carts._rejected`)."""
     if wants_fragment():
         panel = _panel(part, alert=message)
         body = render_template("_ops_panel.html", panel=panel, refresh=_refresh())
         return fragment_response(body, status)
-    panels = [_panel(p, alert=message if p == part else None) for p in PARTS]
-    body = render_template("ops.html", panels=panels, refresh=_refresh(), whole_page=True)
-    return make_response(body, status)
+    flash(message, f"alert:{part}")
+    return see_other(url_for(".index"))

@@ -6,11 +6,24 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from tests.web.conftest import HTMX, make_app, open_cart
 from tests.web.html import element, form_fields, has_element
 from webapp.cart import AddItem, ChangeQuantity, CheckOut
 from webapp.store import CartEmit, get_emit
+
+
+def refused(client: FlaskClient, url: str, data: dict[str, str] | None = None) -> TestResponse:
+    """Post a plain form the cart refuses: the answer is `303 See Other` to the cart's own page
+    (no #anchor, which would void the alert's autofocus); return that page, loaded (200)."""
+    cart_id = url.split("/")[2]
+    response = client.post(url, data=data or {})
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"] == f"/carts/{cart_id}"
+    page = client.get(response.headers["Location"])
+    assert page.status_code == 200
+    return page
 
 
 def test_new_cart_opens_an_empty_cart_and_goes_to_it(client: FlaskClient, emit: CartEmit) -> None:
@@ -333,14 +346,17 @@ def test_a_checkout_from_a_page_that_showed_another_cart_is_refused_with_what_ch
         "Since you loaded this page: + 1 × Travel mug; total now €30.90. "
         "Check out again to pay that."
     )
-    for headers in ({}, HTMX):
-        response = client.post(checkout, data=tab_a, headers=headers)
-        assert response.status_code == 409
-        panel = element(response.text, "cart-panel")
+    for answer in (
+        refused(client, checkout, tab_a),  # without JavaScript: 303 to the page that says it
+        client.post(checkout, data=tab_a, headers=HTMX),
+    ):
+        assert answer.status_code in (200, 409)
+        panel = element(answer.text, "cart-panel")
         assert expected in panel.split('id="check-out"', 1)[1]  # next to the button
         assert "€30.90" in element(panel, "cart-summary")  # the fresh cart
         assert emit.aggregate(cart_id).version == 3  # nothing stored
-    assert 'value="3" hx-swap-oob="outerHTML:input.shown-version"' in response.text
+    assert answer.status_code == 409
+    assert 'value="3" hx-swap-oob="outerHTML:input.shown-version"' in answer.text
     # Checking out again, from the page as it is now, pays for what it shows.
     fresh = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
     assert client.post(checkout, data=fresh).status_code == 303
@@ -354,12 +370,13 @@ def test_a_checkout_from_a_page_of_a_cart_checked_out_since_says_so(
     emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
     emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))
     emit.handle_command(cart_id, CheckOut())
-    response = client.post(f"/carts/{cart_id}/checkout", data={"version": "2"})
-    assert response.status_code == 409
+    response = refused(client, f"/carts/{cart_id}/checkout", {"version": "2"})
     assert (
         "Since you loaded this page: + 1 × Travel mug; the cart was checked out; total now "
         "€30.90." in element(response.text, "cart-panel")
     )
+    htmx = client.post(f"/carts/{cart_id}/checkout", data={"version": "2"}, headers=HTMX)
+    assert htmx.status_code == 409
     malformed = client.post(f"/carts/{cart_id}/checkout", data={"version": "two"})
     assert malformed.status_code == 400
     assert "is not the version of a cart" in malformed.text
@@ -374,14 +391,14 @@ def test_setting_a_quantity_or_removing_a_line_on_a_stale_page_is_refused(
     set_to = form_fields(page, f"/carts/{cart_id}/lines/TEA-CHAI/quantity")
     remove = form_fields(page, f"/carts/{cart_id}/lines/TEA-CHAI/remove")
     emit.handle_command(cart_id, ChangeQuantity("TEA-CHAI", 5))  # the other tab
-    response = client.post(
-        f"/carts/{cart_id}/lines/TEA-CHAI/quantity", data={**set_to, "quantity": "4"}
+    response = refused(
+        client, f"/carts/{cart_id}/lines/TEA-CHAI/quantity", {**set_to, "quantity": "4"}
     )
-    assert response.status_code == 409
     line = element(response.text, "line-TEA-CHAI")
     assert "Since you loaded this page: + 2 × Chai" in line
     assert "Make your change again if you still want it." in line
-    response = client.post(f"/carts/{cart_id}/lines/TEA-CHAI/remove", data=remove)
+    refused(client, f"/carts/{cart_id}/lines/TEA-CHAI/remove", remove)
+    response = client.post(f"/carts/{cart_id}/lines/TEA-CHAI/remove", data=remove, headers=HTMX)
     assert response.status_code == 409
     assert emit.get_state(cart_id).lines[0].quantity == 5
     assert emit.aggregate(cart_id).version == 3
@@ -460,10 +477,8 @@ def test_checking_out_an_empty_cart_is_rejected_next_to_the_button(
     client: FlaskClient, emit: CartEmit
 ) -> None:
     cart_id = open_cart(client)
-    response = client.post(f"/carts/{cart_id}/checkout")
-    assert response.status_code == 422
-    page = response.text
-    assert "<html" in page  # without JavaScript: the whole page again
+    page = refused(client, f"/carts/{cart_id}/checkout").text
+    assert "<html" in page  # without JavaScript: the whole page, at the cart's address
     panel = element(page, "cart-panel")
     after_button = panel.split('id="check-out"', 1)[1]
     assert '<p class="alert" role="alert" tabindex="-1" autofocus>' in after_button
@@ -493,8 +508,7 @@ def test_adding_too_many_is_rejected_on_the_product_card(
     emit.handle_command(cart_id, AddItem("BEAN-1K", 99))
     data = {"sku": "BEAN-1K", "quantity": "1"}
 
-    page = client.post(f"/carts/{cart_id}/items", data=data)
-    assert page.status_code == 422
+    page = refused(client, f"/carts/{cart_id}/items", data)
     card = element(page.text, "product-BEAN-1K")
     assert 'role="alert"' in card
     assert "at most 99 of one product; this one already has 99" in card
@@ -511,7 +525,11 @@ def test_adding_too_many_is_rejected_on_the_product_card(
 def test_a_quantity_over_99_is_rejected_on_its_line(client: FlaskClient, emit: CartEmit) -> None:
     cart_id = open_cart(client)
     emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
-    response = client.post(f"/carts/{cart_id}/lines/TEA-CHAI/quantity", data={"quantity": "100"})
+    url = f"/carts/{cart_id}/lines/TEA-CHAI/quantity"
+    assert "between 1 and 99" in element(
+        refused(client, url, {"quantity": "100"}).text, "line-TEA-CHAI"
+    )
+    response = client.post(url, data={"quantity": "100"}, headers=HTMX)
     assert response.status_code == 422
     assert "quantity is 0 to 99; 0 removes the line" in element(response.text, "line-TEA-CHAI")
     assert emit.get_state(cart_id).item_count == 1
@@ -542,12 +560,90 @@ def test_a_checked_out_cart_rejects_every_change(client: FlaskClient, emit: Cart
         (f"/carts/{cart_id}/checkout", {}),
     ]
     for url, data in attempts:
-        for headers in ({}, HTMX):
-            response = client.post(url, data=data, headers=headers)
-            assert response.status_code == 422, url
-            assert "checked out and can no longer change" in element(response.text, "cart-panel")
-            assert "HX-Retarget" not in response.headers
+        page = refused(client, url, data)
+        assert "checked out and can no longer change" in element(page.text, "cart-panel")
+        response = client.post(url, data=data, headers=HTMX)
+        assert response.status_code == 422, url
+        assert "checked out and can no longer change" in element(response.text, "cart-panel")
+        assert "HX-Retarget" not in response.headers
     assert emit.aggregate(cart_id).version == 3
+
+
+# --- without JavaScript, a refusal answers at the cart's address ---------------------------
+
+
+def test_a_refusal_without_javascript_is_a_see_other_to_the_cart_shown_once(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """Not the page drawn at the form's URL (/items), which a reload would post again: 303 to
+    the cart, whose page says why (focused: autofocus) and then forgets it."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("MILK-OAT", 60))
+    add = f"/carts/{cart_id}/items"
+    response = client.post(add, data={"sku": "MILK-OAT", "quantity": "60"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/carts/{cart_id}"
+    assert "already has 60" not in response.text
+    assert emit.aggregate(cart_id).version == 2  # nothing stored
+
+    # An htmx request for the panel in between (a poll, another tab's) leaves the reason be.
+    assert "already has 60" not in client.get(f"/carts/{cart_id}", headers=HTMX).text
+    page = client.get(f"/carts/{cart_id}")
+    assert page.status_code == 200  # a GET of the cart page, as a reload would be
+    card = element(page.text, "product-MILK-OAT")
+    assert '<p class="alert" role="alert" tabindex="-1" autofocus>' in card
+    assert "A cart holds at most 99 of one product; this one already has 60." in card
+    assert page.text.count('role="alert"') == 1
+
+    again = client.get(f"/carts/{cart_id}")  # a reload: the same cart, the reason said once
+    assert again.status_code == 200
+    assert 'role="alert"' not in again.text
+    assert "Set-Cookie" not in again.headers  # no reason kept, none to forget
+
+
+def test_the_page_after_a_refusal_has_fresh_form_keys_and_the_current_version(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 3))
+    checkout = f"/carts/{cart_id}/checkout"
+    stale = form_fields(client.get(f"/carts/{cart_id}").text, checkout)
+    emit.handle_command(cart_id, AddItem("MUG-TRVL", 1))  # another tab
+    page = refused(client, checkout, stale)
+    assert "Since you loaded this page: + 1 × Travel mug" in element(page.text, "cart-summary")
+    fresh = form_fields(page.text, checkout)
+    assert fresh["key"] != stale["key"]
+    assert (stale["version"], fresh["version"]) == ("2", "3")
+    assert client.post(checkout, data=fresh).status_code == 303  # pays for what it showed
+    assert emit.get_state(cart_id).status == "checked_out"
+
+
+def test_a_kept_refusal_shows_only_on_its_cart_as_it_was(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """The reason is for the cart page the 303 loads. Another cart's page drops it, and so does
+    the cart's own page once the cart has changed: the reason may no longer hold."""
+    cart_id, other = open_cart(client), open_cart(client)
+    assert client.post(f"/carts/{cart_id}/checkout").status_code == 303  # an empty cart: refused
+    assert 'role="alert"' not in client.get(f"/carts/{other}").text
+    assert 'role="alert"' not in client.get(f"/carts/{cart_id}").text
+
+    assert client.post(f"/carts/{cart_id}/checkout").status_code == 303
+    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    page = client.get(f"/carts/{cart_id}").text
+    assert 'role="alert"' not in page
+    assert "An empty cart cannot be checked out." not in page
+
+
+def test_with_htmx_a_refusal_is_still_drawn_in_place_with_its_status(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    cart_id = open_cart(client)
+    response = client.post(f"/carts/{cart_id}/checkout", headers=HTMX)
+    assert response.status_code == 422
+    assert "An empty cart cannot be checked out." in element(response.text, "cart-summary")
+    # Nothing is kept for a page to show later.
+    assert 'role="alert"' not in client.get(f"/carts/{cart_id}").text
 
 
 def test_every_process_shows_the_stored_cart(app: Flask, client: FlaskClient) -> None:

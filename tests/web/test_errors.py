@@ -132,7 +132,8 @@ def test_errors_for_htmx_land_in_the_page_alert_area(client: FlaskClient) -> Non
     assert response.headers["HX-Reswap"] == "innerHTML"
     assert response.headers["HX-Push-Url"] == "false"  # the page, and so its URL, stay
     assert "<html" not in response.text
-    assert '<div class="alert alert--page" role="alert">' in response.text
+    # tabindex: static/js/alerts.js gives it the focus
+    assert '<div class="alert alert--page" role="alert" tabindex="-1">' in response.text
     assert "There is no cart" in response.text
 
 
