@@ -67,7 +67,7 @@ def main() -> None:
             tall.locator("#event-7 details").evaluate("details => { details.open = true; }")
             shoot(tall, None, "history.png")
             phone = browser.new_page(viewport=PHONE, device_scale_factor=2, color_scheme="light")
-            # The header badge's link: on a phone the cart panel sits below the catalog.
+            # The header badge's link: on a phone the cart panel is on top, the catalog below.
             shoot(
                 phone,
                 f"{server.url}/carts/cart-5eed0003#cart-panel",
