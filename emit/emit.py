@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 import json
 import unicodedata
@@ -13,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from emit.checkpoints import Checkpoints
-from emit.codec import CodecError, encoder, from_json, to_json
+from emit.codec import CodecError, from_json, to_json
 from emit.commit import GroupCommit
 from emit.decider import AggregateCreated, Decider
 from emit.errors import (
@@ -265,9 +267,7 @@ class Emit(Generic[C, E, S]):
                 if expected_version is not None and live.current.version != expected_version:
                     self._catch_up(live)  # our pool may be behind the store: compare with it
                     if live.current.version != expected_version:
-                        raise WrongExpectedVersion(
-                            aggregate_id, expected_version, live.current.version
-                        )
+                        return self._stale(live, expected_version, key, command)
                 # 3. Decide.
                 try:
                     decision = _Decision(self, command, live.current, *metadata_json)
@@ -295,11 +295,15 @@ class Emit(Generic[C, E, S]):
                     command_key=key,
                 )
                 result = self._commit.append(request)
-                if isinstance(result, ConcurrencyError | CommandAlreadyRecorded):
+                if isinstance(result, CommandAlreadyRecorded):  # a repeat overtook us
+                    return self._repeated(live, result.command, key, command)
+                if isinstance(result, ConcurrencyError):
                     self._handlers.conflict_retried(
                         aggregate_id, request.expected_version, attempt + 1
                     )
                     self._catch_up(live)
+                    if expected_version is not None:  # never decided again
+                        return self._stale(live, expected_version, key, command)
                     continue
                 if isinstance(result, CommandRejected):
                     if decision.rejected_on is not None:  # by the store, on fresher state
@@ -333,14 +337,26 @@ class Emit(Generic[C, E, S]):
             self._done(live)
         raise ConcurrencyError(aggregate_id, live.current.version, None)
 
+    def _stale(
+        self, live: LiveAggregate[S], expected: int, key: CommandKey | None, command: C
+    ) -> CommandResult[E, S]:
+        """The aggregate (caught up) is not at the version the caller expected: raise
+        `WrongExpectedVersion`, unless what moved it was this very command, sent before with
+        its key (by another process, say): then that is the answer."""
+        if key is not None:
+            recorded = self.store.find_command(live.current.id, key.key)
+            if recorded is not None:
+                return self._repeated(live, recorded, key, command)
+        raise WrongExpectedVersion(live.current.id, expected, live.current.version)
+
     def _repeated(
-        self, live: LiveAggregate[S], recorded: StoredCommand, key: CommandKey, command: C
+        self, live: LiveAggregate[S], recorded: StoredCommand, key: CommandKey | None, command: C
     ) -> CommandResult[E, S]:
         """The result the command recorded under `key` had, read back from the store."""
-        if recorded.fingerprint != key.fingerprint:
+        if key is None or recorded.fingerprint != key.fingerprint:
             raise IdempotencyKeyReused(
                 live.current.id,
-                key.key,
+                recorded.key,
                 "a command of another type or with other fields",
                 _describe(command),
             )
@@ -774,15 +790,34 @@ _UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)
 
 def fingerprint(command: object) -> str:
     """A digest of a command's type and fields: what tells a repeated command (same key, same
-    fingerprint) from a key reused for another one. Commands are encoded like events where
-    they can be; a command of a type the codec does not know is described by its `repr`."""
-    kind: Any = type(command)
-    try:
-        fields = to_json(encoder(kind)(command))
-    except (CodecError, TypeError, ValueError):
-        fields = repr(command)
-    text = f"{kind.__module__}.{kind.__qualname__}:{fields}"
+    fingerprint) from a key reused for another one. The same in every process: sets are
+    sorted and mappings written with sorted keys, whatever order they were built in or
+    `PYTHONHASHSEED` iterates them in."""
+    kind = type(command)
+    text = json.dumps(
+        [f"{kind.__module__}.{kind.__qualname__}", _canonical(command)],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical(value: object) -> object:
+    """`value` as JSON-ready data that equal values share, built in any order."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        items = [_canonical(v) for v in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=repr))
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return _canonical(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)  # datetimes, decimals, UUIDs: their repr says all that tells them apart
 
 
 def _describe(command: object) -> str:

@@ -98,3 +98,18 @@ def bound_engine(engine: sa.Engine, timeout: float) -> None:
             connection.answer_timeout = timeout + _GRACE
 
     engine.dialect.do_ping = ping  # type: ignore[method-assign,assignment]
+
+
+def check_still_open(connection: psycopg.Connection[Any]) -> None:
+    """Raise psycopg's own error if the server has closed this idle connection (it restarted,
+    an operator ended the session, the network was cut and the peer reset it), without sending
+    anything: reading what the server sent meanwhile never waits. Before a statement that
+    commits by itself, this tells "it never left" from "its answer was lost"."""
+    pgconn = connection.pgconn
+    # A server ending the session sends its reason, then closes: the first read may take just
+    # the reason, the second meets the end of the stream (and raises).
+    for _ in range(2):
+        pgconn.consume_input()
+    pgconn.notifies()  # parses what came: a FATAL error while idle marks the connection bad
+    if pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise psycopg.OperationalError("the server closed the connection while it was idle")

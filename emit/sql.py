@@ -611,6 +611,12 @@ class SqlEventStore:
             statement = self._sql.append_next_keyed if expected else self._sql.append_new_keyed
             params["key"] = key.key
             params["fingerprint"] = key.fingerprint
+        from emit import postgres  # only PostgreSQL comes here
+
+        # The statement commits by itself: once sent, a lost answer means "maybe stored". A
+        # connection the server closed while it sat idle is found before sending instead, and
+        # `append_many` tries again on a new one.
+        postgres.check_still_open(driver)
         driver.autocommit = True  # the statement is its own transaction
         try:
             with driver.cursor() as cursor:

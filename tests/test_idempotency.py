@@ -5,19 +5,29 @@ commit whose answer was lost)."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from emit import (
     CommandRejected,
     CommandResult,
     Emit,
     IdempotencyKeyReused,
+    InMemoryEventStore,
     InvalidIdempotencyKey,
     SqlEventStore,
     StorageError,
+    StoredCommand,
+    WrongExpectedVersion,
+    fingerprint,
 )
 from tests.account import Account, Deposit, Deposited, Withdraw, account
 from tests.conftest import AccountEmit, Factory, fail_after_commits
@@ -219,3 +229,108 @@ def test_keys_under_eight_threads_each_sent_twice_at_once(make_emit: Factory) ->
     )
     for pair, (one, other) in answers.items():
         assert one == other, f"pair {pair} got different answers for one key"
+
+
+def test_a_fingerprint_is_the_same_in_every_process() -> None:
+    """Sets iterate in an order that depends on PYTHONHASHSEED, and dicts in the order they
+    were built: a repeat sent through another worker must still match."""
+    script = (
+        "from emit import fingerprint; "
+        "print(fingerprint(frozenset({'oat', 'mug', 'bean', 'kettle', 'filter', 'scale'})))"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(digests) == 1
+    assert fingerprint({"b": 1, "a": 2}) == fingerprint({"a": 2, "b": 1})
+    assert fingerprint(Deposit(1)) != fingerprint(Deposit(2))
+    assert fingerprint(Deposit(1)) != fingerprint(Withdraw(1))
+
+
+class OvertakingStore(InMemoryEventStore):
+    """A store on which, right after a key is first looked up and not found, `overtake` runs:
+    another process sends the same command with the same key at that very moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.overtake: Callable[[], object] | None = None
+
+    def find_command(self, stream_id: str, key: str) -> StoredCommand | None:
+        found = super().find_command(stream_id, key)
+        overtake, self.overtake = self.overtake, None
+        if found is None and overtake is not None:
+            overtake()
+        return found
+
+
+@pytest.mark.parametrize("expected_version", [None, 2])
+def test_a_repeat_that_overtakes_its_original_gets_the_same_answer_without_retries(
+    expected_version: int | None,
+) -> None:
+    """Even with no retries left (`max_retries=0`), a command whose key another process
+    recorded between our look-up and our append is answered as that first one, not with a
+    conflict or a stale version."""
+    store = OvertakingStore()
+    ours: AccountEmit = Emit(account, store=store, max_retries=0, handlers=[])
+    theirs: AccountEmit = Emit(account, store=store, handlers=[])
+    ours.create("acc")
+    ours.handle_command("acc", Deposit(1))  # ours holds version 2
+    first: list[CommandResult[Any, Any]] = []
+    store.overtake = lambda: first.append(
+        theirs.handle_command("acc", Deposit(5), expected_version=2, idempotency_key="k")
+    )
+    again = ours.handle_command(
+        "acc", Deposit(5), expected_version=expected_version, idempotency_key="k"
+    )
+    same_result(first[0], again)
+    assert len(ours.history("acc")) == 3
+
+
+def test_a_stale_expected_version_with_no_retries_left_is_still_a_stale_version() -> None:
+    store = InMemoryEventStore()
+    ours: AccountEmit = Emit(account, store=store, max_retries=0, handlers=[])
+    theirs: AccountEmit = Emit(account, store=store, handlers=[])
+    ours.create("acc")
+    ours.handle_command("acc", Deposit(1))  # ours holds version 2
+    theirs.handle_command("acc", Deposit(1))  # the store is at 3
+    with pytest.raises(WrongExpectedVersion) as caught:
+        ours.handle_command("acc", Deposit(5), expected_version=2)
+    assert (caught.value.expected_version, caught.value.actual_version) == (2, 3)
+
+
+@pytest.mark.postgres
+def test_a_writer_connection_the_server_closed_while_idle_is_replaced_not_maybe_stored(
+    postgres_url: str,
+) -> None:
+    """The server ends the idle session of the store's writer (a restart, an operator): the
+    next command finds out before it sends anything, so it is stored on a new connection,
+    once, rather than answered "may have been stored"."""
+    store = SqlEventStore(postgres_url)
+    emit: AccountEmit = Emit(account, store=store, handlers=[])
+    emit.create("acc")
+    writer = store._writer
+    assert writer is not None
+    backend = writer.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(sa.select(sa.func.pg_terminate_backend(backend)))
+    # Terminating is asynchronous: wait until the session is gone, as a restart would be.
+    deadline = time.monotonic() + 10
+    gone = sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+    while time.monotonic() < deadline:
+        with admin.connect() as connection:
+            if connection.execute(gone, {"pid": backend}).scalar_one() == 0:
+                break
+        time.sleep(0.01)
+    admin.dispose()
+    result = emit.handle_command("acc", Deposit(5), idempotency_key="after-restart")
+    assert result.version == 2
+    assert [e.version for e in emit.history("acc")] == [1, 2]
+    emit.close()

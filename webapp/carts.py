@@ -190,11 +190,13 @@ def _handle(
         abort(404, no_such_cart(cart_id))
     except CommandRejected as rejected:
         latest = _load(cart_id)  # the rejection was decided on the latest state: show that one
-        return _rejected(latest, Rejection(where, rejected.reason), fragment=fragment)
+        rejection = Rejection(where, rejected.reason)
+        return _rejected(latest, rejection, fragment=fragment, shown=shown)
     except WrongExpectedVersion as stale:
         latest = _load(cart_id)
         message = _since_shown(cart_id, stale.expected_version, latest, where)
-        return _rejected(latest, Rejection(where, message), fragment=fragment, status=409)
+        rejection = Rejection(where, message)
+        return _rejected(latest, rejection, fragment=fragment, status=409, shown=shown)
     except IdempotencyKeyReused:
         abort(409, _KEY_REUSED)
     g.command_stored = True  # from here on, a failure must not say "nothing was changed"
@@ -288,7 +290,12 @@ def _line_swap(
 
 
 def _rejected(
-    aggregate: Aggregate[Cart], rejection: Rejection, *, fragment: bool, status: int = 422
+    aggregate: Aggregate[Cart],
+    rejection: Rejection,
+    *,
+    fragment: bool,
+    status: int = 422,
+    shown: int | None = None,
 ) -> Response:
     """Nothing changed; show the cart as it is, with the reason next to the action. htmx gets
     the regions with the reason drawn in: 422 for a command the cart refused, 409 for one
@@ -315,11 +322,14 @@ def _rejected(
         }
         return see_other(url_for(".show", cart_id=aggregate.id))
     view = _view(aggregate, rejection)
-    if rejection.where.startswith("add:"):
-        # Only the product card changes: aim the answer at it instead of the cart panel.
+    if rejection.where.startswith("add:") and shown == aggregate.version:
+        # Only the product card changes: aim the answer at it instead of the cart panel. Not
+        # when the page showed another version: the card's forms would then claim the new one
+        # while the rest of the page shows the old, and a decision sent from that page (a
+        # checkout) would pass for one taken on what it never showed. So the whole cart then.
         body = _CLEAR_ALERTS + render_template("_product.html", product=find_product(sku), **view)
         return fragment_response(body, status, retarget=f"#product-{sku}", reswap="outerHTML")
-    return fragment_response(_regions(view), status)
+    return fragment_response(_regions(view, whole_catalog=shown != aggregate.version), status)
 
 
 # The session's key for the refusal a plain browser is redirected to see. Not Flask's `flash`:
@@ -350,16 +360,19 @@ def _take_rejection(aggregate: Aggregate[Cart]) -> Rejection | None:
 _CLEAR_ALERTS = '<div hx-swap-oob="innerHTML:.alert-slot"></div>\n'
 
 
-def _regions(view: dict[str, Any], *, product_sku: str | None = None) -> str:
+def _regions(
+    view: dict[str, Any], *, product_sku: str | None = None, whole_catalog: bool = False
+) -> str:
     """The cart panel (the target), then out of band the header badge and the product card that
-    changed, or the whole catalog once the cart is checked out."""
+    changed, or the whole catalog once the cart is checked out or when the page showed another
+    version of the cart (its cards' "in cart" counts may all be out of date)."""
     parts = [
         _CLEAR_ALERTS,
         _shown_version(view["version"]),
         render_template("_cart_panel.html", **view),
         render_template("_cart_badge.html", oob=True, **view),
     ]
-    if not view["cart"].is_open:
+    if whole_catalog or not view["cart"].is_open:
         parts.append(render_template("_catalog.html", oob=True, **view))
     elif product_sku is not None and (product := find_product(product_sku)) is not None:
         parts.append(render_template("_product.html", product=product, oob=True, **view))

@@ -89,6 +89,8 @@ def storage_message(error: StorageError) -> str:
 
 def _outcome(error: StorageError) -> str:
     if error.maybe_stored:  # the commit's answer was lost
+        if request.endpoint == "carts.open_cart":  # there is no cart page to reload yet
+            return "The new cart may have been opened: the dashboard lists it if so."
         return "This may have been saved. Reload the cart to see; sending it again is safe."
     if g.get("command_stored"):  # the change was stored; drawing the answer failed
         return (

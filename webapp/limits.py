@@ -31,6 +31,8 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
+from webapp import shoppers
+
 EXTENSION = "rate_limits"
 
 SETTINGS = (
@@ -49,7 +51,13 @@ def _is_new_cart() -> bool:
 
 
 def _is_cart_command() -> bool:
-    return request.blueprint == "carts" and "cart_id" in (request.view_args or {})
+    """A POST to a cart that this client may act on. A stranger's requests, refused 403 right
+    after, do not count against the cart: else anyone knowing its id could use up its
+    shopper's limit."""
+    cart_id = (request.view_args or {}).get("cart_id")
+    if request.blueprint != "carts" or not isinstance(cart_id, str):
+        return False
+    return shoppers.carts_public() or shoppers.may_see(cart_id)
 
 
 def _cart_key() -> str:

@@ -513,13 +513,37 @@ def test_adding_too_many_is_rejected_on_the_product_card(
     assert 'role="alert"' in card
     assert "at most 99 of one product; this one already has 99" in card
 
-    fragment = client.post(f"/carts/{cart_id}/items", data=data, headers=HTMX)
+    fragment = client.post(
+        f"/carts/{cart_id}/items", data={**data, "version": "2"}, headers=HTMX
+    )  # the page shows the cart as it is
     assert fragment.status_code == 422
     assert fragment.headers["HX-Retarget"] == "#product-BEAN-1K"
     assert fragment.headers["HX-Reswap"] == "outerHTML"
     assert "at most 99 of one product" in element(fragment.text, "product-BEAN-1K")
     assert not has_element(fragment.text, "cart-panel")
     assert emit.aggregate(cart_id).version == 2
+
+
+def test_a_refused_add_from_a_stale_page_brings_the_whole_cart(
+    client: FlaskClient, emit: CartEmit
+) -> None:
+    """The page shows version 3; another tab has since set the beans to 5. A refused add from
+    this page must not answer with the product card alone: its forms would claim version 4
+    while the page still shows one bag of beans, and a checkout sent from it would pass for a
+    decision on what it never showed. So the whole cart and catalog come, at version 4."""
+    cart_id = open_cart(client)
+    emit.handle_command(cart_id, AddItem("MUG-TRVL", 98))
+    emit.handle_command(cart_id, AddItem("BEAN-250", 1))
+    emit.handle_command(cart_id, ChangeQuantity("BEAN-250", 5))  # the other tab: version 4
+    data = {"sku": "MUG-TRVL", "quantity": "2", "version": "3"}
+    fragment = client.post(f"/carts/{cart_id}/items", data=data, headers=HTMX)
+    assert fragment.status_code == 422
+    assert "HX-Retarget" not in fragment.headers
+    assert 'value="5"' in element(element(fragment.text, "cart-panel"), "line-BEAN-250")
+    assert 'value="4" hx-swap-oob="outerHTML:input.shown-version"' in fragment.text
+    assert "at most 99 of one product" in element(fragment.text, "product-MUG-TRVL")
+    assert "5 in cart" in element(fragment.text, "product-BEAN-250")  # the catalog came too
+    assert emit.aggregate(cart_id).version == 4
 
 
 def test_a_quantity_over_99_is_rejected_on_its_line(client: FlaskClient, emit: CartEmit) -> None:

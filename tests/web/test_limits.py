@@ -180,3 +180,21 @@ def test_a_client_tries_to_sign_in_so_many_times_a_minute(sqlite_url: str) -> No
         assert sign_in(client_at(app, "10.0.0.10")).status_code == 303  # another client
     finally:
         get_emit(app).close()
+
+
+def test_a_strangers_refused_requests_do_not_use_up_a_carts_limit(sqlite_url: str) -> None:
+    """Carts private: a stranger who knows a cart's id gets 403 for each POST, and these do
+    not count against the cart, so its shopper can still act."""
+    app = make_app(sqlite_url, CARTS_PUBLIC=False, RATE_LIMIT_CART_COMMANDS="3 per minute")
+    try:
+        shopper = client_at(app, "10.0.0.1")
+        cart_id = shopper.post("/carts").headers["Location"].rsplit("/", 1)[1]
+        stranger = client_at(app, "10.0.0.2")
+        add = f"/carts/{cart_id}/items"
+        assert [stranger.post(add, data={"sku": "BEAN-250"}).status_code for _ in range(5)] == [
+            403
+        ] * 5
+        assert shopper.post(add, data={"sku": "BEAN-250"}).status_code == 303
+        assert get_emit(app).aggregate(cart_id).version == 2
+    finally:
+        get_emit(app).close()

@@ -100,3 +100,19 @@ def test_a_failure_after_the_commit_says_the_change_was_saved(pg_proxy: FaultPro
         assert get_emit(app).get_state(cart_id, catch_up=True).status == "checked_out"
     finally:
         get_emit(app).close()
+
+
+def test_a_lost_answer_to_opening_a_cart_points_to_the_dashboard(pg_proxy: FaultProxy) -> None:
+    app = make_app(pg_proxy.url)
+    try:
+        client = app.test_client()
+        form = form_fields(client.get("/").text, "/carts")
+        pg_proxy.drop_commit_answer()
+        response = client.post("/carts", data=form)
+        assert response.status_code == 503
+        assert "The new cart may have been opened: the dashboard lists it if so." in response.text
+        again = client.post("/carts", data=form)  # the same form: no second cart
+        assert again.status_code == 303
+        assert get_emit(app).count_aggregates() == 1
+    finally:
+        get_emit(app).close()
