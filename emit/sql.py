@@ -491,42 +491,38 @@ class SqlEventStore:
         check_requests(requests)
         with self._write_lock:
             reused = self._writer is not None
-            try:
-                return self._append_in_one_transaction(requests)
-            except _CommitFailed as failed:
-                # The commit itself failed: it may have happened or not, and retrying could
-                # store a command twice. What was to be stored gets the error; none is retried.
-                self._drop_writer()
-                return failed.results_for(requests)
-            except Exception as error:
-                failure = self._failed(error, requests[0].stream_id)
-                if reused and _connection_lost(failure):
-                    # The writer's connection died while it waited (the database restarted,
-                    # the network was cut): nothing that could commit was sent on it, so the
-                    # batch gets one more try on a new connection, as a fresh start would.
-                    try:
-                        return self._append_in_one_transaction(requests)
-                    except _CommitFailed as failed:
-                        self._drop_writer()
-                        return failed.results_for(requests)
-                    except Exception as again:
-                        failure = self._failed(again, requests[0].stream_id)
-                if len(requests) == 1 or _database_away(failure):
-                    # The database itself failed: trying each request alone would only wait
-                    # for it once more per request.
-                    return [failure] * len(requests)
+            outcome = self._attempt(requests)
+            if reused and _connection_lost(outcome):
+                # The writer's connection died while it waited (the database restarted, the
+                # network was cut): nothing that could commit was sent on it, so the batch gets
+                # one more try on a new connection, as a fresh start would.
+                outcome = self._attempt(requests)
+            if not isinstance(outcome, Exception):
+                return outcome
+            if len(requests) == 1 or _database_away(outcome):
+                # The database itself failed: trying each request alone would only wait for
+                # it once more per request.
+                return [outcome] * len(requests)
             # One request spoiled the shared transaction before its commit (nothing of it was
             # stored): give each its own, so that only the culprit fails.
             results: list[AppendResult] = []
             for request in requests:
-                try:
-                    results.extend(self._append_in_one_transaction([request]))
-                except _CommitFailed as failed:
-                    self._drop_writer()
-                    results.extend(failed.results_for([request]))
-                except Exception as error:
-                    results.append(self._failed(error, request.stream_id))
+                alone = self._attempt([request])
+                results.extend([alone] if isinstance(alone, Exception) else alone)
             return results
+
+    def _attempt(self, requests: Sequence[AppendRequest]) -> list[AppendResult] | Exception:
+        """One try at `requests` in one transaction: each request's result, or the error that
+        kept all of them out before their commit. A failed commit is a result, never an error
+        to try again on: it may have happened, and a retry could store a command twice, so what
+        was to be stored gets a `StorageError` saying it may have been."""
+        try:
+            return self._append_in_one_transaction(requests)
+        except _CommitFailed as failed:
+            self._drop_writer()
+            return failed.results_for(requests)
+        except Exception as error:
+            return self._failed(error, requests[0].stream_id)
 
     def _append_in_one_transaction(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         writer = self._writer_connection()
@@ -1071,9 +1067,9 @@ class _CommitFailed(Exception):
         )
 
 
-def _connection_lost(error: Exception) -> bool:
+def _connection_lost(outcome: object) -> bool:
     """True for a `StorageError` of a connection that is gone (refused, reset, closed)."""
-    return isinstance(error, StorageError) and error.kind == StorageErrorKind.UNREACHABLE
+    return isinstance(outcome, StorageError) and outcome.kind == StorageErrorKind.UNREACHABLE
 
 
 def _database_away(error: Exception) -> bool:
