@@ -980,6 +980,11 @@ class SqlEventStore:
             return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return datetime.fromisoformat(value)
 
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called: every call raises `StorageError` from then on."""
+        return self._closed
+
     def close(self) -> None:
         """Release the connections; the data stays in the database."""
         with self._write_lock:

@@ -280,6 +280,9 @@ class Subscribers:
                 with storage_errors("run the policies"):
                     wait = self._work()
             except StorageError as error:
+                if self.store.closed:  # its `Emit` was closed under it: nothing left to run on
+                    log.info("subscribers stopped: their store was closed owner=%s", self.owner)
+                    return
                 # The database is away or slow: one line each time, the traceback for debugging.
                 log.warning(
                     "subscribers failed; trying again in %ss: %s",
@@ -300,6 +303,8 @@ class Subscribers:
                 with storage_errors("renew the subscribers' leases"):
                     self._renew()
             except StorageError as error:
+                if self.store.closed:
+                    return
                 log.warning("subscribers could not renew their leases: %s", _one_line(error))
                 log.debug("lease renewal failure", exc_info=error)
             except Exception:

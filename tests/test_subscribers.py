@@ -522,3 +522,18 @@ def test_a_broken_database_surfaces_as_storage_errors_that_say_what_failed(
     ]:
         with pytest.raises(StorageError, match=what):
             call()
+
+
+def test_a_runner_whose_store_is_closed_under_it_ends_quietly(
+    make_emit: Callable[[], AccountEmit], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A closed store never comes back: the runner ends instead of logging a failure every
+    poll for as long as the process lives."""
+    emit = make_emit()
+    runner = Subscribers(emit, [policy()], poll_interval=0.05)
+    runner.start()
+    deposits(emit, 1)
+    emit.close()
+    wait_for(lambda: not runner._threads[0].is_alive(), timeout=5)
+    assert "trying again" not in caplog.text
+    runner.stop()
