@@ -28,7 +28,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, abort, g, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    g,
+    get_template_attribute,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
 from emit import (
@@ -381,10 +390,8 @@ def _regions(
 
 def _shown_version(version: int) -> str:
     """Out of band: every form's version field now says `version` (see `command_fields`)."""
-    return (
-        f'<input type="hidden" class="shown-version" name="version" value="{version}" '
-        'hx-swap-oob="outerHTML:input.shown-version">\n'
-    )
+    field = get_template_attribute("_macros.html", "version_field")
+    return f"{field(version, oob=True)}\n"
 
 
 def _load(cart_id: str) -> Aggregate[Cart]:

@@ -25,7 +25,7 @@ def money(cents: int) -> str:
 
 def count(n: int, word: str, plural: str | None = None) -> str:
     """'1 event', '2 events', '0 events'; `plural` where adding "s" would not do ('tries').
-    Templates have the same as a macro (templates/_macros.html)."""
+    Templates call it too (a global)."""
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
@@ -82,3 +82,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso)
     app.add_template_filter(tone)
     app.add_template_filter(pretty_json)
+    app.add_template_global(count)
