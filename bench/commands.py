@@ -25,7 +25,7 @@ from eventsourcing.persistence import RecordConflictError
 from bench import peer, raw
 from bench.workload import Commands, emit_lines
 from emit import Emit, SqlEventStore
-from webapp.cart import AddItem, cart_decider
+from shop.cart import AddItem, cart_decider
 
 SNAPSHOT_EVERY = peer.SNAPSHOT_EVERY
 SLICES = 10

@@ -125,7 +125,7 @@ def _create_carts(url: str, cart_ids: list[str]) -> None:
     """`flask init-db`, then the carts, through the app's own `Emit` (so its read models
     know them too)."""
     from webapp import create_app
-    from webapp.store import get_emit, init_db
+    from webapp.db import get_emit, init_db
 
     app = create_app({"EMIT_STORE_URL": url, "EMIT_RUN_SUBSCRIBERS": False})
     init_db(app)
@@ -311,7 +311,7 @@ class _Client:
 
 def _check(url: str, clients: list[_Client]) -> None:
     from emit import Emit, SqlEventStore
-    from webapp.cart import cart_decider
+    from shop.cart import cart_decider
 
     emit: Any = Emit(cart_decider, store=SqlEventStore(url))
     try:

@@ -39,7 +39,7 @@ def cart_ids(carts: int) -> list[str]:
 
 def emit_populate(url: str, carts: int) -> None:
     from emit import AppendRequest, Emit
-    from webapp.cart import CartOpened, cart_decider
+    from shop.cart import CartOpened, cart_decider
 
     emit = Emit(cart_decider, store=_store(url))
     for start in range(0, carts, 1000):
@@ -104,7 +104,7 @@ def _touch_all(touch: Callable[[str], None], ids: list[str]) -> dict[str, float]
 
 def _child_emit(url: str, carts: int) -> dict[str, Any]:
     from emit import Emit
-    from webapp.cart import AddItem, cart_decider
+    from shop.cart import AddItem, cart_decider
 
     ids = cart_ids(carts)
     emit = Emit(cart_decider, store=_store(url), pool_size=POOL, snapshot_every=100)

@@ -2,7 +2,7 @@
 
 This is how that library's documentation writes a domain: an `Aggregate` subclass whose command
 methods check the rules and call `@event`-decorated methods, which record the event and apply it
-to the aggregate. The rules, catalog and event fields are those of `webapp/cart.py`, so both
+to the aggregate. The rules, catalog and event fields are those of `shop/cart.py`, so both
 sides do the same work and record the same facts.
 
 `eventsourcing` is installed in the benchmark's own virtual environment only (see the Makefile),
@@ -17,8 +17,8 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
-from webapp.cart import MAX_LINES, MAX_QUANTITY
-from webapp.catalog import find_product
+from shop.cart import MAX_LINES, MAX_QUANTITY
+from shop.catalog import find_product
 
 
 class PeerRejected(Exception):

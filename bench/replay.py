@@ -20,7 +20,7 @@ from bench import peer
 from bench.commands import open_emit
 from bench.workload import CartLines, emit_lines, long_cart, long_cart_expected
 from emit import Emit
-from webapp.cart import AddItem, ChangeQuantity, RemoveLine, cart_decider
+from shop.cart import AddItem, ChangeQuantity, RemoveLine, cart_decider
 
 CART_ID = "cart-long"
 

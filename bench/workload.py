@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from webapp.cart import MAX_QUANTITY, AddItem, Cart, CartCommand, ChangeQuantity, RemoveLine
-from webapp.catalog import CATALOG, find_product
+from shop.cart import MAX_QUANTITY, AddItem, Cart, CartCommand, ChangeQuantity, RemoveLine
+from shop.catalog import CATALOG, find_product
 
 SKUS = tuple(product.sku for product in CATALOG)
 

@@ -13,12 +13,12 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from shop.cart import AddItem, CheckOut  # noqa: E402
 from webapp import create_app, operators  # noqa: E402
-from webapp.cart import AddItem, CheckOut  # noqa: E402
+from webapp.db import get_emit, get_engine, get_subscribers, init_db  # noqa: E402
 from webapp.demo import seed  # noqa: E402
 from webapp.live_server import LiveServer, chromium_launch_options  # noqa: E402
 from webapp.receipts import jam_printer  # noqa: E402
-from webapp.store import get_emit, get_engine, get_subscribers, init_db  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}

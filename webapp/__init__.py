@@ -20,6 +20,7 @@ from webapp import (
     carts,
     cli,
     dashboard,
+    db,
     errors,
     formatting,
     history,
@@ -29,7 +30,6 @@ from webapp import (
     queries,
     runner,
     security,
-    store,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +120,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     limits.init_app(app)
     hypermedia.init_app(app)
-    store.init_app(app)
+    db.init_app(app)
     runner.init_app(app)
     queries.init_app(app)
     formatting.init_app(app)

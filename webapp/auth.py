@@ -20,8 +20,8 @@ from werkzeug.exceptions import Unauthorized
 from werkzeug.wrappers import Response
 
 from webapp import operators
+from webapp.db import get_engine
 from webapp.hypermedia import see_other, wants_fragment
-from webapp.store import get_engine
 
 bp = Blueprint("auth", __name__)
 
@@ -74,7 +74,7 @@ def sign_in() -> Response | str:
             return see_other(target or url_for("ops.index"))
         signed_out = request.args.get("signed_out") == "1"
         return render_template(
-            "sign_in.html", next=target, name="", error=None, signed_out=signed_out
+            "auth/sign_in.html", next=target, name="", error=None, signed_out=signed_out
         )
     name = request.form.get("name", "")
     password = request.form.get("password", "")
@@ -95,7 +95,7 @@ def sign_out() -> Response:
 
 def _form_again(name: str, target: str, error: str, status: int) -> Response:
     """The form again with what went wrong; the name stays filled in, never the password."""
-    body = render_template("sign_in.html", next=target, name=name, error=error)
+    body = render_template("auth/sign_in.html", next=target, name=name, error=error)
     return make_response(body, status)
 
 

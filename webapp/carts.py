@@ -12,7 +12,8 @@ sends the version the page shows with every action): the one line, and out of ba
 version, its total and checkout, the badge and the product card. Either way a reload shows the
 cart as stored: the page is always rendered from emit.
 
-What the person saw travels with every form (see `command_fields` in templates/_macros.html):
+What the person saw travels with every form (see `command_fields` in
+templates/partials/_macros.html):
 - the version of the cart their page showed. Decisions taken on what they saw (check out, set a
   quantity, remove a line) are made only on that version: if the cart changed since, nothing is
   stored and the answer (409) is the fresh cart with what changed. Adding an item and "+"/"−"
@@ -49,8 +50,7 @@ from emit import (
     IdempotencyKeyReused,
     WrongExpectedVersion,
 )
-from webapp import forms, shoppers
-from webapp.cart import (
+from shop.cart import (
     AddItem,
     Cart,
     CartCommand,
@@ -61,11 +61,12 @@ from webapp.cart import (
     ItemAdded,
     RemoveLine,
 )
-from webapp.catalog import CATALOG, find_product
+from shop.catalog import CATALOG, find_product
+from webapp import forms, shoppers
+from webapp.db import get_emit, get_engine
 from webapp.formatting import money
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import find_receipt
-from webapp.store import get_emit, get_engine
 from webapp.timeline import diff
 
 bp = Blueprint("carts", __name__, url_prefix="/carts")
@@ -123,10 +124,10 @@ def show(cart_id: str) -> str:
     htmx, the cart panel alone."""
     aggregate = _load(forms.cart_id(cart_id))
     if wants_fragment():
-        return render_template("_cart_panel.html", **_view(aggregate))
+        return render_template("carts/_cart_panel.html", **_view(aggregate))
     rejection = _take_rejection(aggregate)
     return render_template(
-        "cart.html", whole_page=rejection is not None, **_view(aggregate, rejection)
+        "carts/cart.html", whole_page=rejection is not None, **_view(aggregate, rejection)
     )
 
 
@@ -137,7 +138,7 @@ def receipt(cart_id: str) -> str:
     if not wants_fragment():
         return show(cart_id)
     view = _view(_load(forms.cart_id(cart_id)))
-    return render_template("_receipt_number.html", **view)
+    return render_template("carts/_receipt_number.html", **view)
 
 
 # --- actions -----------------------------------------------------------------------------------
@@ -232,7 +233,9 @@ def _handle(
         body = (
             _CLEAR_ALERTS
             + _shown_version(result.version)
-            + render_template("_line_changed.html", line=line, product=find_product(sku), **view)
+            + render_template(
+                "carts/_line_changed.html", line=line, product=find_product(sku), **view
+            )
         )
         return fragment_response(body, retarget=target, reswap=how)
     return fragment_response(_regions(_view(aggregate), product_sku=sku or None))
@@ -336,7 +339,9 @@ def _rejected(
         # when the page showed another version: the card's forms would then claim the new one
         # while the rest of the page shows the old, and a decision sent from that page (a
         # checkout) would pass for one taken on what it never showed. So the whole cart then.
-        body = _CLEAR_ALERTS + render_template("_product.html", product=find_product(sku), **view)
+        body = _CLEAR_ALERTS + render_template(
+            "carts/_product.html", product=find_product(sku), **view
+        )
         return fragment_response(body, status, retarget=f"#product-{sku}", reswap="outerHTML")
     return fragment_response(_regions(view, whole_catalog=shown != aggregate.version), status)
 
@@ -378,19 +383,19 @@ def _regions(
     parts = [
         _CLEAR_ALERTS,
         _shown_version(view["version"]),
-        render_template("_cart_panel.html", **view),
-        render_template("_cart_badge.html", oob=True, **view),
+        render_template("carts/_cart_panel.html", **view),
+        render_template("carts/_cart_badge.html", oob=True, **view),
     ]
     if whole_catalog or not view["cart"].is_open:
-        parts.append(render_template("_catalog.html", oob=True, **view))
+        parts.append(render_template("carts/_catalog.html", oob=True, **view))
     elif product_sku is not None and (product := find_product(product_sku)) is not None:
-        parts.append(render_template("_product.html", product=product, oob=True, **view))
+        parts.append(render_template("carts/_product.html", product=product, oob=True, **view))
     return "".join(parts)
 
 
 def _shown_version(version: int) -> str:
     """Out of band: every form's version field now says `version` (see `command_fields`)."""
-    field = get_template_attribute("_macros.html", "version_field")
+    field = get_template_attribute("partials/_macros.html", "version_field")
     return f"{field(version, oob=True)}\n"
 
 

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from webapp import operators
+from webapp.db import get_emit, get_engine, init_db, store_url
 from webapp.demo import DEMO_CARTS, seed
 from webapp.emit_cli import emit_group
-from webapp.store import get_emit, get_engine, init_db, store_url
 
 
 @click.command("init-db")

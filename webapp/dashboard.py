@@ -11,11 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from emit import Aggregate, AggregateNotFound
+from shop.cart import Cart
 from webapp import forms, shoppers
-from webapp.cart import Cart
+from webapp.db import get_emit
 from webapp.hypermedia import wants_fragment
 from webapp.queries import get_queries
-from webapp.store import get_emit
 
 bp = Blueprint("dashboard", __name__)
 
@@ -26,16 +26,16 @@ def index() -> str:
     starts the page after that cart (keyset paging: stable while carts are added)."""
     fragment = wants_fragment()
     if not shoppers.sees_every_cart():
-        return render_template("dashboard.html", own_carts=_opened_here())
+        return render_template("dashboard/dashboard.html", own_carts=_opened_here())
     after = request.args.get("after") or None
     if after is not None:
         after = forms.cart_id(after)
     queries = get_queries()
     page = queries.cart_page(after=after, limit=current_app.config["CARTS_PER_PAGE"])
     if fragment:
-        return render_template("_cart_table.html", page=page, after=after)
+        return render_template("dashboard/_cart_table.html", page=page, after=after)
     return render_template(
-        "dashboard.html",
+        "dashboard/dashboard.html",
         page=page,
         after=after,
         totals=queries.totals(),

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from webapp.cart import AddItem, CartCommand, ChangeQuantity, CheckOut, RemoveLine
-from webapp.store import CartEmit
+from shop.cart import AddItem, CartCommand, ChangeQuantity, CheckOut, RemoveLine
+from webapp.db import CartEmit
 
 DEMO_CARTS: dict[str, Sequence[CartCommand]] = {
     # A pour-over kit, a change of mind about the mug, then paid.

@@ -40,10 +40,10 @@ from emit import (
 )
 from emit.codec import encoder
 from emit.export import export_stream
+from shop.cart import Cart, CartEvent, cart_decider
 from webapp import forms
-from webapp.cart import Cart, CartEvent, cart_decider
+from webapp.db import get_emit, get_subscribers
 from webapp.formatting import count, iso, money
-from webapp.store import get_emit, get_subscribers
 from webapp.timeline import CartTimeline, summary
 
 emit_group = AppGroup(

@@ -45,7 +45,7 @@ def _http_error(error: HTTPException) -> Response:
     # Keep the headers the error needs, such as 405's Allow.
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     if wants_fragment():
-        body = render_template("_page_alert.html", code=code, title=title, message=message)
+        body = render_template("partials/_page_alert.html", code=code, title=title, message=message)
         # The page stays as it was, so must its URL: a link that pushes its URL into the
         # address bar (the history page's scrubber, the dashboard's pager) does not on an error.
         response = fragment_response(

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from werkzeug.exceptions import BadRequest
 
 from emit import InvalidAggregateId, check_aggregate_id
-from webapp.cart import MAX_QUANTITY, AddItem, ChangeQuantity, ChangeQuantityBy
-from webapp.catalog import find_product
+from shop.cart import MAX_QUANTITY, AddItem, ChangeQuantity, ChangeQuantityBy
+from shop.catalog import find_product
 
 # Up to three digits: enough for every quantity the cart could discuss (its limit is 99), and
 # the line past which a number is not a quantity but noise.

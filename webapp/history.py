@@ -37,11 +37,11 @@ from werkzeug.exceptions import BadRequest
 from emit import RecordedEvent
 from emit.codec import encoder
 from emit.export import event_document, write_export
+from shop.cart import Cart, CartEvent, cart_decider
 from webapp import forms, shoppers
-from webapp.cart import Cart, CartEvent, cart_decider
 from webapp.carts import no_such_cart
+from webapp.db import CartEmit, get_emit
 from webapp.hypermedia import fragment_response, wants_fragment
-from webapp.store import CartEmit, get_emit
 from webapp.timeline import diff, kind, summary
 
 bp = Blueprint("history", __name__, url_prefix="/carts")
@@ -138,16 +138,16 @@ def show(cart_id: str) -> Response | str:
     asked = _page(request.args.get("page", ""), stream.latest, per_page)
     shown = EventsPage.number_of(query["version"], per_page)
     if fragment and htmx_flask.request.htmx.target == "events":
-        return render_template("_events.html", **_events(stream, asked or shown, query))
+        return render_template("history/_events.html", **_events(stream, asked or shown, query))
     if not fragment:
         # The list first: its window also holds the version shown and the one before it.
         events = _events(stream, asked or shown, query)
-        return render_template("history.html", **(events | _view(stream, query)))
+        return render_template("history/history.html", **(events | _view(stream, query)))
     view = _view(stream, query)
     parts = [
-        render_template("_replay.html", **view),
-        render_template("_scrubber_readout.html", oob=True, **view),
-        render_template("_steps.html", oob=True, **view),
+        render_template("history/_replay.html", **view),
+        render_template("history/_scrubber_readout.html", oob=True, **view),
+        render_template("history/_steps.html", oob=True, **view),
     ]
     push_url = None
     if asked is not None:
@@ -156,7 +156,7 @@ def show(cart_id: str) -> Response | str:
         # shows the page of the version.
         if asked != shown:
             events = _events(stream, shown, query)
-            parts.append(render_template("_events.html", oob=True, **events))
+            parts.append(render_template("history/_events.html", oob=True, **events))
         args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
         push_url = url_for(".show", cart_id=cart_id, **args)
     return fragment_response("".join(parts), push_url=push_url)

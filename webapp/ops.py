@@ -37,9 +37,9 @@ from werkzeug.wrappers import Response
 from emit import DeadLetterBusy, DeadLetterNotFound, PolicyFailed, UnknownSubscriber
 from webapp import forms
 from webapp.auth import require_operator
+from webapp.db import get_emit, get_engine, get_subscribers
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import jam_printer, printer_jammed
-from webapp.store import get_emit, get_engine, get_subscribers
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
 # Every page and button here, the tracebacks included, is for operators.
@@ -62,7 +62,7 @@ def index() -> Response | str:
     if not wants_fragment():
         panels = [_panel(part, notice=notices.get(part), alert=alerts.get(part)) for part in PARTS]
         return render_template(
-            "ops.html", panels=panels, refresh=_refresh(), whole_page=bool(alerts)
+            "ops/ops.html", panels=panels, refresh=_refresh(), whole_page=bool(alerts)
         )
     part = request.args.get("part", "")
     if part not in PARTS:
@@ -70,7 +70,7 @@ def index() -> Response | str:
     panel = _panel(part)
     if request.args.get("seen") == panel.digest:
         return Response(status=204)
-    return render_template("_ops_panel.html", panel=panel, refresh=_refresh())
+    return render_template("ops/_ops_panel.html", panel=panel, refresh=_refresh())
 
 
 # Dead letter ids are 64-bit integers in the database: a larger number is no dead letter (404),
@@ -85,7 +85,7 @@ def dead_letter(dead_letter_id: int) -> str:
         letter = get_subscribers().dead_letter(dead_letter_id)
     except DeadLetterNotFound as error:
         abort(404, str(error))
-    return render_template("dead_letter.html", letter=letter)
+    return render_template("ops/dead_letter.html", letter=letter)
 
 
 @bp.post(f"/dead-letters/<int(max={MAX_ID}):dead_letter_id>/retry")
@@ -155,7 +155,7 @@ class Panel:
 def _subscribers() -> str:
     subscribers = get_subscribers()
     return render_template(
-        "_ops_subscribers.html",
+        "ops/_ops_subscribers.html",
         statuses=subscribers.status(),
         dead_letters=subscribers.dead_letters(limit=SHOWN),
         runner=subscribers,
@@ -166,7 +166,7 @@ def _subscribers() -> str:
 def _live() -> str:
     emit = get_emit()
     return render_template(
-        "_ops_live.html", pool=emit.live_aggregates(limit=SHOWN), metrics=emit.metrics()
+        "ops/_ops_live.html", pool=emit.live_aggregates(limit=SHOWN), metrics=emit.metrics()
     )
 
 
@@ -193,7 +193,7 @@ def _done(part: str, message: str) -> Response:
     if wants_fragment():
         panel = _panel(part, notice=message)
         return fragment_response(
-            render_template("_ops_panel.html", panel=panel, refresh=_refresh())
+            render_template("ops/_ops_panel.html", panel=panel, refresh=_refresh())
         )
     flash(message, part)
     return see_other(url_for(".index"))
@@ -205,7 +205,7 @@ def _trouble(part: str, message: str, status: int) -> Response:
     (see `carts._rejected`)."""
     if wants_fragment():
         panel = _panel(part, alert=message)
-        body = render_template("_ops_panel.html", panel=panel, refresh=_refresh())
+        body = render_template("ops/_ops_panel.html", panel=panel, refresh=_refresh())
         return fragment_response(body, status)
     flash(message, f"alert:{part}")
     return see_other(url_for(".index"))

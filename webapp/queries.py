@@ -20,9 +20,9 @@ from flask import Flask, current_app
 
 from emit import StreamInfo
 from emit.sql import storage_errors
-from webapp.cart import CartCheckedOut, Status
+from shop.cart import CartCheckedOut, Status
+from webapp.db import CartEmit, get_engine
 from webapp.read_models import carts, product_sales
-from webapp.store import CartEmit, get_engine
 
 EXTENSION = "cart_queries"
 

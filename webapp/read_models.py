@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from emit import Projection, RecordedEvent
-from webapp.cart import (
+from shop.cart import (
     CartCheckedOut,
     CartEvent,
     CartOpened,

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from emit import Backoff, Policy, RecordedEvent
 from emit.sql import storage_errors
-from webapp.cart import CartCheckedOut
+from shop.cart import CartCheckedOut
 
 metadata = sa.MetaData()
 

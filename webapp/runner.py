@@ -15,7 +15,7 @@ import threading
 
 from flask import Flask
 
-from webapp.store import get_subscribers
+from webapp.db import get_subscribers
 
 
 def init_app(app: Flask) -> None:

@@ -16,7 +16,7 @@ from itertools import accumulate
 from typing import Literal
 
 from emit import RecordedEvent, VersionOutOfRange
-from webapp.cart import (
+from shop.cart import (
     Cart,
     CartCheckedOut,
     CartEvent,

@@ -17,10 +17,10 @@ from werkzeug.test import TestResponse
 from emit.codec import to_json
 from emit.ids import new_id
 from emit.store import AppendRequest, NewEvent
+from shop.cart import AddItem, ChangeQuantity, CheckOut, QuantityChanged, RemoveLine, cart_decider
 from webapp import create_app, operators
-from webapp.cart import AddItem, ChangeQuantity, CheckOut, QuantityChanged, RemoveLine, cart_decider
+from webapp.db import CartEmit, get_emit, get_engine, init_db
 from webapp.live_server import LiveServer, chromium_launch_options
-from webapp.store import CartEmit, get_emit, get_engine, init_db
 
 HTMX = {"HX-Request": "true"}
 # The operator the tests sign in as (`add_operator`, `operator_client`).

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from webapp import ROOT, create_app
+from webapp.db import get_emit, init_db
 from webapp.formatting import ago, count, money, utc
 from webapp.queries import ProjectedCartQueries, get_queries
-from webapp.store import get_emit, init_db
 
 
 def test_defaults_put_the_store_in_the_instance_folder(monkeypatch: pytest.MonkeyPatch) -> None:

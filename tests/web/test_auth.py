@@ -12,13 +12,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shop.cart import AddItem, CheckOut
 from tests.web.conftest import HTMX, OPERATOR, PASSWORD, add_operator, make_app, sign_in
 from tests.web.html import element
 from webapp import operators
 from webapp.auth import safe_next
-from webapp.cart import AddItem, CheckOut
+from webapp.db import CartEmit, get_emit, get_engine, get_subscribers
 from webapp.receipts import find_receipt, jam_printer, printer_jammed
-from webapp.store import CartEmit, get_emit, get_engine, get_subscribers
 
 
 def parked(app: Flask, emit: CartEmit) -> int:

@@ -211,7 +211,7 @@ def test_an_expired_session_is_explained_at_the_top(page: Page, live_server: Liv
 def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app with its policies running in the background, fast retries and a fast refresh."""
     from tests.web.conftest import add_operator, make_app
-    from webapp.store import get_emit, get_subscribers
+    from webapp.db import get_emit, get_subscribers
 
     store = tmp_path_factory.mktemp("ops") / "emit.sqlite3"
     app = make_app(

@@ -8,10 +8,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from shop.cart import AddItem, ChangeQuantity, CheckOut
 from tests.web.conftest import HTMX, make_app, open_cart
 from tests.web.html import element, form_fields, has_element
-from webapp.cart import AddItem, ChangeQuantity, CheckOut
-from webapp.store import CartEmit, get_emit
+from webapp.db import CartEmit, get_emit
 
 
 def refused(client: FlaskClient, url: str, data: dict[str, str] | None = None) -> TestResponse:

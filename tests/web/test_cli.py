@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from webapp import create_app, operators
+from webapp.db import get_emit, get_engine
 from webapp.demo import DEMO_CARTS
-from webapp.store import get_emit, get_engine
 
 
 def test_init_db_creates_the_tables_and_can_run_again(sqlite_url: str) -> None:
@@ -35,7 +35,7 @@ def test_init_db_keeps_the_events(app: Flask, runner: FlaskCliRunner) -> None:
 
 
 def test_init_db_hides_a_password(sqlite_url: str) -> None:
-    from webapp.store import store_url
+    from webapp.db import store_url
 
     app = create_app({"EMIT_STORE_URL": "postgresql://shop:secret@db.example/shop"})
     assert store_url(app) == "postgresql+psycopg://shop:***@db.example/shop"
@@ -196,7 +196,7 @@ def test_the_operator_commands_create_the_table_themselves(sqlite_url: str) -> N
 
 def test_init_db_installs_the_read_models_over_existing_events(sqlite_url: str) -> None:
     from emit import Emit, SqlEventStore
-    from webapp.cart import AddItem, cart_decider
+    from shop.cart import AddItem, cart_decider
 
     with Emit(cart_decider, store=SqlEventStore(sqlite_url)) as before:  # no read models yet
         before.create("cart-old")
@@ -237,8 +237,8 @@ def test_emit_rebuild_replays_a_read_model_with_a_progress_bar(
 def test_emit_run_subscribers_once_then_dead_letters_retry_and_skip(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
+    from webapp.db import get_engine
     from webapp.receipts import jam_printer
-    from webapp.store import get_engine
 
     jam_printer(get_engine(app), True)
     runner.invoke(args=["seed-demo"])  # two demo carts are checked out

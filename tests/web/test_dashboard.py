@@ -7,10 +7,10 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shop.cart import AddItem, CheckOut, RemoveLine
 from tests.web.conftest import HTMX
 from tests.web.html import element
-from webapp.cart import AddItem, CheckOut, RemoveLine
-from webapp.store import CartEmit
+from webapp.db import CartEmit
 
 
 def rows(html: str) -> list[str]:
@@ -119,7 +119,7 @@ def test_the_dashboard_shows_what_other_processes_stored(
     app: Flask, client: FlaskClient, emit: CartEmit
 ) -> None:
     from emit import Emit, SqlEventStore
-    from webapp.cart import cart_decider
+    from shop.cart import cart_decider
     from webapp.read_models import PROJECTIONS
 
     emit.create("cart-a")

@@ -16,8 +16,8 @@ from flask import abort, request
 from playwright.sync_api import Page, Request, expect
 
 from tests.web.conftest import create_history, make_app
+from webapp.db import get_emit
 from webapp.live_server import LiveServer
-from webapp.store import get_emit
 
 pytestmark = pytest.mark.browser
 

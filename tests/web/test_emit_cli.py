@@ -9,8 +9,8 @@ import pytest
 from flask.testing import FlaskCliRunner
 
 from emit.export import read_export
-from webapp.cart import AddItem, ChangeQuantity, CheckOut, cart_decider
-from webapp.store import CartEmit
+from shop.cart import AddItem, ChangeQuantity, CheckOut, cart_decider
+from webapp.db import CartEmit
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shop.cart import AddItem
 from tests.web.conftest import HTMX, make_app, open_cart
-from webapp.cart import AddItem
-from webapp.store import CartEmit, get_emit
+from webapp.db import CartEmit, get_emit
 
 
 @pytest.fixture

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from emit.export import export_stream, read_export
 from emit.testing import given as given_events
+from shop.cart import AddItem, CheckOut, RemoveLine, cart_decider
 from tests.web.conftest import HTMX, append_flips, create_history, make_app
 from tests.web.html import element, has_element, tags
-from webapp.cart import AddItem, CheckOut, RemoveLine, cart_decider
+from webapp.db import CartEmit, get_emit
 from webapp.history import EXPORT_WINDOW
-from webapp.store import CartEmit, get_emit
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from shop.cart import AddItem
 from tests.web.conftest import append_flips, create_history, make_app
-from webapp.cart import AddItem
+from webapp.db import get_emit
 from webapp.live_server import LiveServer
-from webapp.store import get_emit
 
 pytestmark = pytest.mark.browser
 

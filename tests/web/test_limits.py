@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from tests.web.conftest import HTMX, add_operator, make_app, sign_in
-from webapp.store import get_emit
+from webapp.db import get_emit
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from emit import Handler, RecordedEvent
+from shop.cart import AddItem
 from tests.faultproxy import FaultProxy
 from tests.web.conftest import HTMX, make_app, open_cart
 from tests.web.html import element, form_fields
-from webapp.cart import AddItem
-from webapp.store import get_emit
+from webapp.db import get_emit
 
 pytestmark = pytest.mark.postgres
 

@@ -12,11 +12,11 @@ from flask.testing import FlaskClient
 
 from emit import Emit
 from emit.dead_letters import DeadLetters
+from shop.cart import AddItem, CheckOut
 from tests.web.conftest import HTMX, add_operator, open_cart, sign_in
 from tests.web.html import element
-from webapp.cart import AddItem, CheckOut
+from webapp.db import CartEmit, get_engine, get_subscribers
 from webapp.receipts import find_receipt, jam_printer, receipts
-from webapp.store import CartEmit, get_engine, get_subscribers
 
 
 @pytest.fixture
@@ -266,7 +266,7 @@ def test_what_a_policy_said_is_escaped(
 
 def test_the_runner_starts_with_the_first_request_when_asked(sqlite_url: str) -> None:
     from tests.web.conftest import make_app
-    from webapp.store import get_emit
+    from webapp.db import get_emit
 
     app = make_app(sqlite_url, EMIT_RUN_SUBSCRIBERS=True, EMIT_SUBSCRIBERS_POLL_INTERVAL=0.05)
     subscribers = get_subscribers(app)
@@ -290,7 +290,7 @@ def test_a_refresh_ignores_the_forms_fresh_csrf_tokens(sqlite_url: str) -> None:
     import time
 
     from tests.web.conftest import make_app
-    from webapp.store import get_emit
+    from webapp.db import get_emit
 
     app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
     add_operator(app)

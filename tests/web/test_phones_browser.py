@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from shop.cart import AddItem, CheckOut
 from tests.web.conftest import OPERATOR, PASSWORD, add_operator
 from tests.web.test_browser import sign_in_on
-from webapp.cart import AddItem, CheckOut
+from webapp.db import get_emit, get_engine, get_subscribers
 from webapp.demo import seed
 from webapp.live_server import LiveServer
 from webapp.receipts import jam_printer
-from webapp.store import get_emit, get_engine, get_subscribers
 
 pytestmark = pytest.mark.browser
 

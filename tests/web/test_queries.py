@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from emit import Emit, SqlEventStore
-from webapp.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine, cart_decider
+from shop.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine, cart_decider
+from webapp.db import CartEmit
 from webapp.queries import (
     CartQueries,
     ProductSales,
@@ -17,7 +18,6 @@ from webapp.queries import (
     ShopTotals,
 )
 from webapp.read_models import PROJECTIONS
-from webapp.store import CartEmit
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emit import AggregateAlreadyExists, AggregateNotFound, CommandRejected, Emit, SqlEventStore
-from webapp.cart import AddItem, CartCommand, ChangeQuantity, CheckOut, RemoveLine, cart_decider
-from webapp.catalog import CATALOG
+from shop.cart import AddItem, CartCommand, ChangeQuantity, CheckOut, RemoveLine, cart_decider
+from shop.catalog import CATALOG
+from webapp.db import CartEmit
 from webapp.queries import ProjectedCartQueries, ReplayedCartQueries
 from webapp.read_models import PROJECTIONS
-from webapp.store import CartEmit
 
 SKUS = [p.sku for p in CATALOG[:4]]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from shop.cart import AddItem, CheckOut
 from tests.web.conftest import make_app
-from webapp.cart import AddItem, CheckOut
+from webapp.db import get_emit, get_engine, get_subscribers
 from webapp.receipts import receipts
-from webapp.store import get_emit, get_engine, get_subscribers
 
 FLASK = str(Path(sys.executable).with_name("flask"))
 

@@ -14,11 +14,11 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, TestResponse
 
+from shop.cart import AddItem, CheckOut
 from tests.web.conftest import HTMX, make_app
 from tests.web.html import element, tags
-from webapp.cart import AddItem, CheckOut
+from webapp.db import get_emit
 from webapp.live_server import LiveServer
-from webapp.store import get_emit
 
 
 @pytest.fixture

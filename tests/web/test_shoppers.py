@@ -10,11 +10,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from shop.cart import AddItem
 from tests.web.conftest import HTMX, add_operator, make_app, open_cart, sign_in
 from tests.web.html import element
-from webapp.cart import AddItem
+from webapp.db import get_emit
 from webapp.shoppers import KEPT
-from webapp.store import get_emit
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.web.test_ops import checked_out
+from webapp.db import CartEmit, get_engine, get_subscribers
 from webapp.receipts import jam_printer
-from webapp.store import CartEmit, get_engine, get_subscribers
 
 
 def test_a_skip_from_a_stale_page_skips_nothing_else(

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.test import TestResponse
 
+from shop.cart import AddItem
 from tests.faultproxy import FaultProxy
 from tests.web.conftest import (
     HTMX,
@@ -29,8 +30,7 @@ from tests.web.conftest import (
     sign_in,
 )
 from webapp import create_app
-from webapp.cart import AddItem
-from webapp.store import get_emit, get_engine, get_subscribers
+from webapp.db import get_emit, get_engine, get_subscribers
 
 TIMEOUT = 1.0
 # A request on a frozen database waits for one step of its own: a new connection (psycopg

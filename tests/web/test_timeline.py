@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from emit import Metadata, RecordedEvent, VersionOutOfRange
-from webapp.cart import (
+from shop.cart import (
     Cart,
     CartCheckedOut,
     CartEvent,

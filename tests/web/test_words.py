@@ -7,10 +7,10 @@ import html
 
 from flask.testing import FlaskClient
 
+from shop.cart import AddItem
 from tests.web.conftest import open_cart
 from tests.web.html import element, tags
-from webapp.cart import AddItem
-from webapp.store import CartEmit
+from webapp.db import CartEmit
 
 
 def test_one_cart_loaded_is_one_cart(operator_client: FlaskClient, emit: CartEmit) -> None:

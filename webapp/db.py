@@ -1,0 +1,93 @@
+"""The app's database, as flaskr's `db.py`: one `Emit` running the cart decider with the
+dashboard's projections, and the runner of its policies, built per app, kept in
+`app.extensions`; `init_db` creates the tables.
+
+One `Emit` serves every thread of a process. Several processes (gunicorn workers) each build
+their own on the same database; emit's version checks keep them consistent, and pages read
+with `catch_up=True` so they show what the other workers wrote.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from emit import Emit, SqlEventStore, Subscribers, create_schema
+from shop.cart import Cart, CartCommand, CartEvent, cart_decider
+from webapp import operators
+from webapp.read_models import PROJECTIONS
+from webapp.receipts import receipt_policy
+
+CartEmit = Emit[CartCommand, CartEvent, Cart]
+
+EXTENSION = "emit"
+SUBSCRIBERS = "emit_subscribers"
+
+
+def init_app(app: Flask) -> None:
+    # create=False: building the app does no I/O, so workers start even while the database is
+    # still coming up; `flask init-db` creates the tables and installs the read models.
+    # queue_writers: on SQLite, gunicorn's worker processes and their subscriber threads queue
+    # for the write lock in the kernel instead of in SQLite's sleeping busy handler.
+    timeout = app.config["EMIT_STORE_TIMEOUT"]
+    events = SqlEventStore(
+        app.config["EMIT_STORE_URL"], create=False, timeout=timeout, queue_writers=True
+    )
+    emit: CartEmit = Emit(
+        cart_decider,
+        store=events,
+        pool_size=app.config["EMIT_POOL_SIZE"],
+        projections=PROJECTIONS,
+        # A request on a cart waits for the one before it at most as long as that one can
+        # take on a database that hangs (its group commit's failure, then its own).
+        queue_timeout=2 * timeout + 1,
+    )
+    app.extensions[EXTENSION] = emit
+    receipts = receipt_policy(
+        max_attempts=app.config["RECEIPTS_MAX_ATTEMPTS"],
+        first_wait=app.config["RECEIPTS_FIRST_RETRY_WAIT"],
+    )
+    app.extensions[SUBSCRIBERS] = Subscribers(
+        emit, [receipts], poll_interval=app.config["EMIT_SUBSCRIBERS_POLL_INTERVAL"]
+    )
+
+
+def get_emit(app: Flask | None = None) -> CartEmit:
+    """The app's `Emit` (the current app's when `app` is None)."""
+    return cast(CartEmit, (app or current_app).extensions[EXTENSION])
+
+
+def get_subscribers(app: Flask | None = None) -> Subscribers:
+    """The app's `Subscribers`: its policies, their runner and the operator's view of them."""
+    return cast(Subscribers, (app or current_app).extensions[SUBSCRIBERS])
+
+
+def init_db(app: Flask | None = None) -> None:
+    """Create the event store's tables if they are missing, install the read models (build
+    new ones from the events, rebuild changed ones), the policies' tables and the operators'
+    table. Never deletes an event: an event store only grows. Safe to run while the app
+    serves, and from several processes at once."""
+    emit = get_emit(app)
+    create_schema(_engine(emit))
+    operators.install(_engine(emit))
+    emit.projections.install()
+    get_subscribers(app).install()
+
+
+def get_engine(app: Flask | None = None) -> sa.Engine:
+    """The SQLAlchemy engine of the app's store, for the read models and receipts."""
+    return _engine(get_emit(app))
+
+
+def store_url(app: Flask | None = None) -> str:
+    """The store's URL with any password hidden, for messages."""
+    return _engine(get_emit(app)).url.render_as_string(hide_password=True)
+
+
+def _engine(emit: CartEmit) -> sa.Engine:
+    events = emit.store
+    if not isinstance(events, SqlEventStore):
+        raise TypeError(f"The cart app runs on a SqlEventStore, not {type(events).__name__}.")
+    return events.engine
