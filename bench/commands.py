@@ -139,7 +139,7 @@ class EmitSide:
         for cart_id in ids:
             self.emit.create(cart_id)
         self.work = [(ids[cart], AddItem(sku)) for cart, sku in self.commands.items()]
-        commit = self.emit._commit
+        commit = self.emit._loop.commit
         self._before = (commit.batches, commit.requests)
 
     def run_slice(self, index: int) -> tuple[int, float]:
@@ -154,7 +154,7 @@ class EmitSide:
         return len(work), in_threads(self.threads, client)
 
     def finish(self) -> dict[str, Any]:
-        commit = self.emit._commit
+        commit = self.emit._loop.commit
         batches, requests = commit.batches - self._before[0], commit.requests - self._before[1]
         self.emit.close()
         check_emit(self.url, self.commands)

@@ -6,14 +6,22 @@ A domain is a `Decider`: an initial state, `decide(command, state) -> events` an
 
 Subscribers react to the events: `Projection`s keep read models inside the append's
 transaction; `Policy`s run after the commit, from a durable checkpoint, under `Subscribers`.
-`Handler`s hear of everything `Emit` does; `Emit.metrics()` counts it.
+`Observer`s hear of everything `Emit` does; `Emit.metrics()` counts it.
+
+Importing `emit` loads no database code: the SQL store and the subscribers (SQLAlchemy and a
+driver) are imported the first time one of their names is used, so a domain that needs only
+`Decider` and `CommandRejected` stays plain Python.
 """
 
-from emit.checkpoints import Checkpoint
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import TYPE_CHECKING, Any
+
 from emit.codec import CodecError
-from emit.dead_letters import DeadLetter
 from emit.decider import AggregateCreated, Decider
-from emit.emit import CommandResult, Emit, check_aggregate_id, fingerprint
+from emit.emit import Emit
 from emit.errors import (
     AggregateAlreadyExists,
     AggregateNotFound,
@@ -35,15 +43,14 @@ from emit.errors import (
     WrongExpectedVersion,
 )
 from emit.failures import StorageErrorKind
-from emit.handlers import Handler, LoggingHandler
+from emit.idempotency import fingerprint
+from emit.ids import check_aggregate_id
 from emit.memory import InMemoryEventStore
 from emit.metrics import Metrics, Timing
-from emit.policies import Backoff, Policy
-from emit.pool import Aggregate, AggregatePool, LiveAggregate, PoolEntry
-from emit.projections import Projection, Projections
-from emit.recorded import Metadata, RecordedEvent
+from emit.observers import LoggingObserver, Observer
+from emit.pool import AggregatePool, LiveAggregate, PoolEntry
+from emit.recorded import Aggregate, CommandResult, Metadata, RecordedEvent
 from emit.snapshots import Snapshots
-from emit.sql import SqlEventStore, create_schema, make_engine
 from emit.store import (
     AppendRequest,
     CommandAlreadyRecorded,
@@ -55,7 +62,47 @@ from emit.store import (
     StoredSnapshot,
     StreamInfo,
 )
-from emit.subscribers import Subscribers, SubscriberStatus
+
+if TYPE_CHECKING:
+    from emit.checkpoints import Checkpoint
+    from emit.dead_letters import DeadLetter
+    from emit.policies import Backoff, Policy
+    from emit.projections import Projection, Projections
+    from emit.sql import SqlEventStore, create_schema, make_engine
+    from emit.subscribers import Subscribers, SubscriberStatus
+
+# Public names whose modules need SQLAlchemy: imported on first use.
+_LAZY = {
+    "Checkpoint": "emit.checkpoints",
+    "DeadLetter": "emit.dead_letters",
+    "Backoff": "emit.policies",
+    "Policy": "emit.policies",
+    "Projection": "emit.projections",
+    "Projections": "emit.projections",
+    "SqlEventStore": "emit.sql",
+    "create_schema": "emit.sql",
+    "make_engine": "emit.sql",
+    "Subscribers": "emit.subscribers",
+    "SubscriberStatus": "emit.subscribers",
+}
+
+# Old names, kept working with a warning.
+_DEPRECATED = {"Handler": "Observer", "LoggingHandler": "LoggingObserver"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
+    if name in _DEPRECATED:
+        new = _DEPRECATED[name]
+        warnings.warn(
+            f"emit.{name} is deprecated; use emit.{new}.", DeprecationWarning, stacklevel=2
+        )
+        return globals()[new]
+    raise AttributeError(f"module 'emit' has no attribute {name!r}")
+
 
 __all__ = [
     "Aggregate",
@@ -80,16 +127,16 @@ __all__ = [
     "EmitError",
     "EventDecodeError",
     "EventStore",
-    "Handler",
     "IdempotencyKeyReused",
     "InMemoryEventStore",
     "InvalidAggregateId",
     "InvalidIdempotencyKey",
     "LiveAggregate",
-    "LoggingHandler",
+    "LoggingObserver",
     "Metadata",
     "Metrics",
     "NewEvent",
+    "Observer",
     "Policy",
     "PolicyFailed",
     "PoolEntry",

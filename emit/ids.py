@@ -1,4 +1,5 @@
-"""Random ids for events and commands: version 4 UUIDs, drawn from the OS in bulk.
+"""Ids: the names callers give aggregates (and idempotency keys, and subscribers), checked in
+one place; and random ids for events and commands, version 4 UUIDs drawn from the OS in bulk.
 
 `uuid.uuid4()` asks the kernel for 16 random bytes on every call. That system call, and the
 release and re-acquisition of the GIL around it, cost more than the rest of building an event;
@@ -11,7 +12,27 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from uuid import UUID
+
+from emit.errors import InvalidAggregateId
+
+# The longest aggregate id, idempotency key or subscriber name: the store's columns hold this many.
+MAX_ID_LENGTH = 200
+
+
+def check_aggregate_id(aggregate_id: object) -> str:
+    """Return the id if it can name an aggregate, else raise `InvalidAggregateId`."""
+    if not isinstance(aggregate_id, str):
+        raise InvalidAggregateId(aggregate_id, "it must be a string")
+    if not aggregate_id or aggregate_id.strip() != aggregate_id:
+        raise InvalidAggregateId(aggregate_id, "it must be non-empty, without surrounding spaces")
+    if len(aggregate_id) > MAX_ID_LENGTH:
+        raise InvalidAggregateId(aggregate_id, f"it is longer than {MAX_ID_LENGTH} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in aggregate_id):
+        raise InvalidAggregateId(aggregate_id, "it contains control or unprintable characters")
+    return aggregate_id
+
 
 _BATCH = 256
 _VERSION_4 = 0x4000 << 64  # the version nibble, in the 128-bit integer

@@ -1,6 +1,6 @@
 """Metrics: what an `Emit` has done since it started, counted as it happens.
 
-The recorder is a `Handler` that `Emit` always runs first. Counting is plain integer arithmetic
+The recorder is an `Observer` that `Emit` always runs first. Counting is plain integer arithmetic
 on the thread that did the work, with no lock, because a lock per command would cost more than
 the counting: two threads switching inside one `+=` can, rarely, lose an increment. The figures
 are for watching a system, not for accounting. Timings go into power-of-two buckets (1
@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from emit.handlers import Handler
+from emit.observers import Observer
 
 if TYPE_CHECKING:
-    from emit.emit import CommandResult
     from emit.errors import CommandRejected
-    from emit.pool import Aggregate, AggregatePool
-    from emit.recorded import RecordedEvent
+    from emit.pool import AggregatePool
+    from emit.recorded import Aggregate, CommandResult, RecordedEvent
 
 _BUCKETS = 32  # bucket i counts durations below 2**i microseconds; the last takes the rest
 
@@ -128,7 +127,7 @@ class _Timer:
         return Timing(self.count, self.total_ns, self.max_ns, tuple(self.buckets))
 
 
-class MetricsRecorder(Handler):
+class MetricsRecorder(Observer):
     """Counts commands, events, conflicts and loads; `Emit.metrics()` reads it."""
 
     def __init__(self) -> None:

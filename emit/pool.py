@@ -15,17 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
+from emit.recorded import Aggregate
+
 S = TypeVar("S")
-
-
-@dataclass(frozen=True, slots=True)
-class Aggregate(Generic[S]):
-    """An aggregate's id, version and state at one moment. A value: it does not change when
-    later commands do; ask `Emit` again for the current one."""
-
-    id: str
-    version: int
-    state: S
 
 
 @dataclass(eq=False, slots=True)

@@ -1,16 +1,62 @@
-"""What a caller reads back: an event as it was recorded, decoded, with its metadata."""
+"""What a caller reads back: an aggregate at one version, an event as it was recorded (decoded,
+with its metadata), and what a handled command did. Values, all of them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
+from emit.codec import to_json
+from emit.ids import new_id
+
+if TYPE_CHECKING:
+    from emit.store import StoredEvent
+
 E = TypeVar("E")
+S = TypeVar("S")
 
 RESERVED_METADATA = frozenset({"timestamp", "command", "correlation_id", "causation_id"})
+
+
+def metadata_document(command: str, extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The metadata document of one command's events, and its JSON text. A new command id is
+    both its correlation and its causation, unless `extra` says otherwise (a policy names
+    the event it reacted to). Raises `ValueError` for reserved or unserialisable keys."""
+    command_id = str(new_id())
+    document: dict[str, Any] = {
+        "correlation_id": command_id,
+        "causation_id": command_id,
+        "command": command,
+    }
+    if not extra:  # the usual case: `to_json(document)`, without the encoder's walk
+        tail = _COMMAND_JSON.get(command)
+        if tail is None:
+            tail = _COMMAND_JSON.setdefault(command, f',"command":{to_json(command)}}}')
+        return (
+            document,
+            f'{{"correlation_id":"{command_id}","causation_id":"{command_id}"{tail}',
+        )
+    clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
+    if clash:
+        raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
+    document.update(extra)
+    try:
+        return document, to_json(document)
+    except TypeError as error:
+        raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+
+
+def read_metadata(metadata_json: str, timestamp: datetime) -> Metadata:
+    """The `Metadata` of a stored event: its metadata document and the time it was recorded."""
+    return Metadata.of(json.loads(metadata_json), timestamp)
+
+
+# The end of the metadata document of each command type's events, as JSON text.
+_COMMAND_JSON: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +73,17 @@ class Metadata:
     causation_id: str | None
     command: str | None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, document: dict[str, Any], timestamp: datetime) -> Metadata:
+        """The metadata of a stored metadata document (which it takes apart) and time."""
+        return cls(
+            timestamp=timestamp,
+            correlation_id=document.pop("correlation_id", ""),
+            causation_id=document.pop("causation_id", None),
+            command=document.pop("command", None),
+            extra=document,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,3 +115,38 @@ class RecordedEvent(Generic[E]):
     @property
     def recorded_at(self) -> datetime:
         return self.metadata.timestamp
+
+    @classmethod
+    def of(cls, stored: StoredEvent, event: E, metadata: Metadata) -> RecordedEvent[E]:
+        """The recorded event for what the store holds (`stored`), decoded (`event`)."""
+        return cls(
+            stored.stream_id,
+            stored.version,
+            stored.position,
+            stored.event_id,
+            stored.type,
+            stored.schema_version,
+            event,
+            metadata,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(Generic[S]):
+    """An aggregate's id, version and state at one moment. A value: it does not change when
+    later commands do; ask `Emit` again for the current one."""
+
+    id: str
+    version: int
+    state: S
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[E, S]):
+    """What a handled command did: the events it recorded (none if it changed nothing), and the
+    aggregate's state and version right after them."""
+
+    aggregate_id: str
+    state: S
+    version: int
+    events: tuple[RecordedEvent[E], ...]

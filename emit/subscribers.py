@@ -50,7 +50,7 @@ from emit.dead_letters import DeadLetter, DeadLetters
 from emit.emit import Emit
 from emit.errors import DeadLetterBusy, PolicyFailed, StorageError, UnknownSubscriber
 from emit.failures import StorageErrorKind, classify
-from emit.handlers import Handler
+from emit.observers import Observer
 from emit.policies import Policy, describe_error
 from emit.recorded import RecordedEvent
 from emit.runner_locks import RunnerLocks
@@ -104,7 +104,7 @@ class _Cursor:
         self.retry_at = time.monotonic() + wait if checkpoint.attempts else 0.0
 
 
-class _Waker(Handler):
+class _Waker(Observer):
     """Wakes the runner when its `Emit` appends an event that one of `policies` wants."""
 
     def __init__(self, wake: threading.Event, policies: Sequence[Policy[Any]]) -> None:
@@ -204,7 +204,7 @@ class Subscribers:
         if self.running:
             raise RuntimeError("These subscribers are already running.")
         self._stopping.clear()
-        self.emit.add_handler(self._waker)
+        self.emit.add_observer(self._waker)
         self._threads = [
             threading.Thread(target=self._run, name="emit-subscribers", daemon=True),
             threading.Thread(target=self._beat, name="emit-subscribers-leases", daemon=True),
@@ -222,7 +222,7 @@ class Subscribers:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self.emit.remove_handler(self._waker)
+        self.emit.remove_observer(self._waker)
         if self.running:
             log.warning("subscribers did not stop within %ss; leases left to expire", timeout)
             return

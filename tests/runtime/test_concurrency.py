@@ -107,7 +107,7 @@ def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: s
     # PostgreSQL they truly overlap), and a reader with a fourth.
     writer_stores = [SqlEventStore(database_url) for _ in range(3)]
     emits: list[Emit[Any, Any, Account]] = [
-        Emit(account, store=store, handlers=[]) for store in writer_stores
+        Emit(account, store=store, observers=[]) for store in writer_stores
     ]
     reader_store = SqlEventStore(database_url)
     streams = [f"s{n}" for n in range(12)]

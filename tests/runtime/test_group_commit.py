@@ -102,5 +102,5 @@ def test_many_clients_on_many_aggregates_share_flushes(sqlite_url: str) -> None:
 
     assert sum(emit.get_state(f"acc-{a}").balance for a in range(threads)) == THREADS * 20
     assert emit.store.head_position() == threads + THREADS * 20
-    assert emit._commit.requests / emit._commit.batches > 1  # flushes were shared
+    assert emit._loop.commit.requests / emit._loop.commit.batches > 1  # flushes were shared
     emit.close()

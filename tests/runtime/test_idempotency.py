@@ -196,7 +196,7 @@ def test_keys_under_eight_threads_each_sent_twice_at_once(make_emit: Factory) ->
     """Eight threads on two `Emit`s, 200 keyed commands each; threads pair up and send the same
     keys at the same moment, like a retry racing the original. Every key is stored once, and
     both senders get the same answer."""
-    emits = [make_emit(handlers=[]), make_emit(handlers=[])]
+    emits = [make_emit(observers=[]), make_emit(observers=[])]
     emits[0].create("acc")
     per_thread = 200
     answers: dict[int, list[dict[str, tuple[int, list[Any]]]]] = {}
@@ -278,8 +278,8 @@ def test_a_repeat_that_overtakes_its_original_gets_the_same_answer_without_retri
     recorded between our look-up and our append is answered as that first one, not with a
     conflict or a stale version."""
     store = OvertakingStore()
-    ours: AccountEmit = Emit(account, store=store, max_retries=0, handlers=[])
-    theirs: AccountEmit = Emit(account, store=store, handlers=[])
+    ours: AccountEmit = Emit(account, store=store, max_retries=0, observers=[])
+    theirs: AccountEmit = Emit(account, store=store, observers=[])
     ours.create("acc")
     ours.handle_command("acc", Deposit(1))  # ours holds version 2
     first: list[CommandResult[Any, Any]] = []
@@ -295,8 +295,8 @@ def test_a_repeat_that_overtakes_its_original_gets_the_same_answer_without_retri
 
 def test_a_stale_expected_version_with_no_retries_left_is_still_a_stale_version() -> None:
     store = InMemoryEventStore()
-    ours: AccountEmit = Emit(account, store=store, max_retries=0, handlers=[])
-    theirs: AccountEmit = Emit(account, store=store, handlers=[])
+    ours: AccountEmit = Emit(account, store=store, max_retries=0, observers=[])
+    theirs: AccountEmit = Emit(account, store=store, observers=[])
     ours.create("acc")
     ours.handle_command("acc", Deposit(1))  # ours holds version 2
     theirs.handle_command("acc", Deposit(1))  # the store is at 3
@@ -313,7 +313,7 @@ def test_a_writer_connection_the_server_closed_while_idle_is_replaced_not_maybe_
     next command finds out before it sends anything, so it is stored on a new connection,
     once, rather than answered "may have been stored"."""
     store = SqlEventStore(postgres_url)
-    emit: AccountEmit = Emit(account, store=store, handlers=[])
+    emit: AccountEmit = Emit(account, store=store, observers=[])
     emit.create("acc")
     writer = store._writer
     assert writer is not None

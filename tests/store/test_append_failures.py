@@ -26,8 +26,8 @@ from emit import (
     StoredEvent,
 )
 from emit.commit import GroupCommit
-from emit.handlers import Handler
 from emit.ids import new_id
+from emit.observers import Observer
 from emit.store import AppendResult, append_one
 from tests.account import Account, Deposit, Deposited, account
 from tests.conftest import fail_after_commits
@@ -97,8 +97,8 @@ class ResolvesTwice:
 
 def test_a_command_decided_again_twice_folds_the_newer_events_once(sqlite_url: str) -> None:
     inner = SqlEventStore(sqlite_url)
-    other = Emit(account, store=inner, handlers=[])  # another process, on the same database
-    mine = Emit(account, store=ResolvesTwice(inner), handlers=[])
+    other = Emit(account, store=inner, observers=[])  # another process, on the same database
+    mine = Emit(account, store=ResolvesTwice(inner), observers=[])
     mine.create("acc")
     mine.handle_command("acc", Deposit(10))
     other.handle_command("acc", Deposit(5))
@@ -135,7 +135,7 @@ class ResolvesThenStoresTheOriginal:
 def test_when_the_store_keeps_the_first_decision_the_live_state_is_that_one() -> None:
     inner = InMemoryEventStore()
     store = ResolvesThenStoresTheOriginal(inner)
-    emit = Emit(account, store=store, handlers=[])
+    emit = Emit(account, store=store, observers=[])
     emit.create("acc")
     emit.handle_command("acc", Deposit(10))
     store.phantom = [_phantom_deposit()]  # a deposit of 1,000 that was never committed
@@ -277,7 +277,7 @@ def test_an_aggregate_busy_with_a_command_is_not_evicted(sqlite_url: str) -> Non
 
     decider = dataclasses.replace(account, decide=slow_decide)
     evicted: list[str] = []
-    emit = Emit(decider, store=SqlEventStore(sqlite_url), pool_size=1, handlers=[])
+    emit = Emit(decider, store=SqlEventStore(sqlite_url), pool_size=1, observers=[])
     emit.on_evict = lambda entry, reason: evicted.append(f"{entry.id}:{reason}")
     emit.create("busy")
     slow = threading.Thread(target=emit.handle_command, args=("busy", Deposit(1, "slow")))
@@ -310,13 +310,13 @@ def test_a_handler_may_evict_the_aggregate_whose_command_it_hears_of() -> None:
     store = InMemoryEventStore()
     seen: list[int] = []
 
-    class EvictOnConflict(Handler):
+    class EvictOnConflict(Observer):
         def conflict_retried(self, aggregate_id: str, expected_version: int, attempt: int) -> None:
             seen.append(attempt)
             mine.evict(aggregate_id)  # called while the command holds the aggregate
 
-    mine = Emit(account, store=store, handlers=[EvictOnConflict()])
-    other = Emit(account, store=store, handlers=[])
+    mine = Emit(account, store=store, observers=[EvictOnConflict()])
+    other = Emit(account, store=store, observers=[])
     mine.create("acc")
     other.handle_command("acc", Deposit(5))
     done = threading.Thread(target=mine.handle_command, args=("acc", Deposit(1)), daemon=True)

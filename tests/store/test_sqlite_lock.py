@@ -225,7 +225,7 @@ def test_a_writer_gives_up_queueing_after_its_busy_timeout_and_asks_sqlite(
 
 
 def _append(url: str, account_id: str, count: int) -> None:
-    emit = Emit(account, store=SqlEventStore(url, queue_writers=True), handlers=[])
+    emit = Emit(account, store=SqlEventStore(url, queue_writers=True), observers=[])
     try:
         if not emit.exists(account_id):
             emit.create(account_id)

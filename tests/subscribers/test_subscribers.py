@@ -80,7 +80,7 @@ def make_emit(database_url: str) -> Iterator[Callable[[], AccountEmit]]:
     opened: list[AccountEmit] = []
 
     def factory() -> AccountEmit:
-        emit: AccountEmit = Emit(account, store=SqlEventStore(database_url), handlers=[])
+        emit: AccountEmit = Emit(account, store=SqlEventStore(database_url), observers=[])
         opened.append(emit)
         return emit
 
@@ -357,7 +357,7 @@ def run_killable_runner(url: str, hang_at: int, hanging: Any) -> None:
             time.sleep(3600)
 
     Checkpoints.advance = advance_then_hang  # type: ignore[method-assign]
-    emit: AccountEmit = Emit(account, store=SqlEventStore(url), handlers=[])
+    emit: AccountEmit = Emit(account, store=SqlEventStore(url), observers=[])
     Subscribers(emit, [policy()], poll_interval=0.01, lease_ttl=0.5).start()
     time.sleep(3600)
 
@@ -451,7 +451,7 @@ def test_a_lease_expires_and_a_runner_that_lost_it_cannot_commit(emit: AccountEm
 
 def test_status_lists_projections_and_policies_with_their_lag(sqlite_url: str) -> None:
     emit: AccountEmit = Emit(
-        account, store=SqlEventStore(sqlite_url), projections=[balance_projection], handlers=[]
+        account, store=SqlEventStore(sqlite_url), projections=[balance_projection], observers=[]
     )
     subscribers = Subscribers(emit, [policy()])
     subscribers.install()

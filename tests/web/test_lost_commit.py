@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from emit import Handler, RecordedEvent
+from emit import Observer, RecordedEvent
 from shop.cart import AddItem
 from tests.faultproxy import FaultProxy
 from tests.web.conftest import HTMX, make_app, open_cart
@@ -82,7 +82,7 @@ def test_a_failure_before_the_commit_says_nothing_was_changed(
     assert get_emit(app).aggregate(cart_id, catch_up=True).version == 2
 
 
-class _CutAfterCommit(Handler):
+class _CutAfterCommit(Observer):
     """An observer that cuts the store's connections as soon as events are stored: the
     change is saved, and drawing the answer then fails."""
 
@@ -97,7 +97,7 @@ def test_a_failure_after_the_commit_says_the_change_was_saved(
     app: Flask, pg_proxy: FaultProxy
 ) -> None:
     client, cart_id, checkout, form = ready_to_check_out(app)
-    get_emit(app).add_handler(_CutAfterCommit(pg_proxy))
+    get_emit(app).add_observer(_CutAfterCommit(pg_proxy))
     response = client.post(checkout, data=form, headers=HTMX)  # drawing reads the store
     assert response.status_code == 503
     assert "Your change was saved" in response.text

@@ -30,7 +30,7 @@ steps = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), commands), max_
 
 
 def open_emit(url: str) -> CartEmit:
-    return Emit(cart_decider, store=SqlEventStore(url), projections=PROJECTIONS, handlers=[])
+    return Emit(cart_decider, store=SqlEventStore(url), projections=PROJECTIONS, observers=[])
 
 
 def run(emits: list[CartEmit], workload: list[tuple[int, int, CartCommand]]) -> None:

@@ -1,10 +1,12 @@
-"""Handlers: your code, called by `Emit` when something happens to it.
+"""Observers: your code, told by `Emit` of what it does (commands, appends, loads, evictions).
 
-Subclass `Handler`, override the methods you care about, and pass instances to
-`Emit(handlers=[...])` (or `emit.add_handler`). By default `Emit` has one `LoggingHandler`; pass
-`handlers=[]` for silence or a list of your own to replace it.
+Subclass `Observer`, override the methods you care about, and pass instances to
+`Emit(observers=[...])` (or `emit.add_observer`). By default `Emit` has one `LoggingObserver`;
+pass `observers=[]` for silence or a list of your own to replace it. (The word is "observer",
+not "handler": a command handler decides; an observer only hears of it. `Handler`,
+`LoggingHandler`, `handlers=` and `add_handler` are the old names, kept as deprecated aliases.)
 
-A handler is called after the fact, in the thread that did the work: after the commit for
+An observer is called after the fact, in the thread that did the work: after the commit for
 `events_appended` and `command_handled`, outside the aggregate's lock except for
 `conflict_retried` and `aggregate_loaded`. It must be quick and thread safe. What it raises is
 logged and swallowed: the command has already happened, and its caller must not be told
@@ -21,14 +23,12 @@ from typing import TYPE_CHECKING, Any
 from emit.errors import CommandRejected, WrongExpectedVersion
 
 if TYPE_CHECKING:
-    from emit.emit import CommandResult
-    from emit.pool import Aggregate
-    from emit.recorded import RecordedEvent
+    from emit.recorded import Aggregate, CommandResult, RecordedEvent
 
 log = logging.getLogger("emit")
 
 
-class Handler:
+class Observer:
     """Does nothing on every occasion; override the methods you need. Durations are in
     nanoseconds (`time.perf_counter_ns`)."""
 
@@ -62,7 +62,7 @@ class Handler:
         "requested" (`Emit.evict`)."""
 
 
-class LoggingHandler(Handler):
+class LoggingObserver(Observer):
     """One structured line per thing that happens, in logfmt (`key=value`), to `logger`.
 
     Each record also carries the fields as a dict in `record.emit`, for JSON formatters. All is
@@ -171,20 +171,34 @@ class LoggingHandler(Handler):
         self.logger.log(level, "%s %s", what, line, extra={"emit": {"event": what, **fields}})
 
 
-class Handlers(Handler):
-    """Several handlers as one: each is called in turn; what one raises is logged, not passed
-    on, and does not keep the others from being called. A handler costs nothing for the
+class Observers(Observer):
+    """Several observers as one: each is called in turn; what one raises is logged, not passed
+    on, and does not keep the others from being called. An observer costs nothing for the
     methods it does not override."""
 
-    def __init__(self, handlers: Sequence[Handler] = ()) -> None:
-        self.handlers: tuple[Handler, ...] = tuple(handlers)
-        self._calls: dict[str, tuple[Callable[..., None], ...]] = {
+    def __init__(self, observers: Sequence[Observer] = ()) -> None:
+        self._set(observers)
+
+    def add(self, observer: Observer) -> None:
+        """Tell `observer` too, from now on, after the others."""
+        self._set([*self.observers, observer])
+
+    def remove(self, observer: Observer) -> None:
+        """Stop telling `observer`; nothing happens if it was not there."""
+        self._set([o for o in self.observers if o is not observer])
+
+    def _set(self, observers: Sequence[Observer]) -> None:
+        # Built whole and swapped in one assignment each: a thread calling `_each` meanwhile
+        # sees the old set of calls or the new one, never half of one.
+        calls: dict[str, tuple[Callable[..., None], ...]] = {
             name: tuple(
-                getattr(h, name) for h in self.handlers if getattr(type(h), name) is not default
+                getattr(o, name) for o in observers if getattr(type(o), name) is not default
             )
-            for name, default in vars(Handler).items()
+            for name, default in vars(Observer).items()
             if callable(default) and not name.startswith("_")
         }
+        self.observers: tuple[Observer, ...] = tuple(observers)
+        self._calls = calls
 
     def command_handled(
         self, aggregate_id: str, command: object, result: CommandResult[Any, Any], duration_ns: int
@@ -219,7 +233,7 @@ class Handlers(Handler):
                 call(*args)
             except Exception:
                 log.exception(
-                    "Handler %r failed in %s; what it was told about went through.",
+                    "Observer %r failed in %s; what it was told about went through.",
                     getattr(call, "__self__", call),
                     method,
                 )

@@ -1,4 +1,4 @@
-"""Handlers on `Emit` (logging, eviction, your own), its metrics, and the view of its pool."""
+"""Observers on `Emit` (logging, eviction, your own), its metrics, and the view of its pool."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from emit import (
     CommandResult,
     Emit,
     EventStore,
-    Handler,
     InMemoryEventStore,
     LiveAggregate,
-    LoggingHandler,
+    LoggingObserver,
+    Observer,
     RecordedEvent,
     SqlEventStore,
     StorageError,
@@ -42,7 +42,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
     opened.close()
 
 
-class Recorder(Handler):
+class Recorder(Observer):
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
@@ -75,10 +75,10 @@ class Recorder(Handler):
         self.calls.append(("evicted", aggregate.id, aggregate.version, reason))
 
 
-def test_handlers_hear_of_everything_in_order(store: EventStore) -> None:
+def test_observers_hear_of_everything_in_order(store: EventStore) -> None:
     recorder = Recorder()
-    mine: AccountEmit = Emit(account, store=store, handlers=[recorder])
-    theirs: AccountEmit = Emit(account, store=store, handlers=[])
+    mine: AccountEmit = Emit(account, store=store, observers=[recorder])
+    theirs: AccountEmit = Emit(account, store=store, observers=[])
     mine.create("acc-1")
     mine.handle_command("acc-1", Deposit(5))
     theirs.handle_command("acc-1", Deposit(1))  # makes mine stale
@@ -100,15 +100,15 @@ def test_handlers_hear_of_everything_in_order(store: EventStore) -> None:
     ]
 
 
-def test_a_failing_handler_is_logged_and_neither_the_command_nor_others_suffer(
+def test_a_failing_observer_is_logged_and_neither_the_command_nor_others_suffer(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class Broken(Handler):
+    class Broken(Observer):
         def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
             raise RuntimeError("handler bug")
 
     recorder = Recorder()
-    emit: AccountEmit = Emit(account, store=store, handlers=[Broken(), recorder])
+    emit: AccountEmit = Emit(account, store=store, observers=[Broken(), recorder])
     emit.create("acc-1")
 
     result = emit.handle_command("acc-1", Deposit(5))
@@ -119,7 +119,7 @@ def test_a_failing_handler_is_logged_and_neither_the_command_nor_others_suffer(
     assert "failed in events_appended" in caplog.text
 
 
-def test_the_default_logging_handler_writes_one_structured_line_per_happening(
+def test_the_default_logging_observer_writes_one_structured_line_per_happening(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="emit")
@@ -148,13 +148,15 @@ def test_logging_can_be_replaced_or_silenced(
     store: EventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    quiet: AccountEmit = Emit(account, store=store, handlers=[])
+    quiet: AccountEmit = Emit(account, store=store, observers=[])
     quiet.create("acc-1")
     quiet.handle_command("acc-1", Deposit(1))
     assert caplog.records == []
 
     audit = logging.getLogger("audit")
-    loud: AccountEmit = Emit(account, store=store, handlers=[LoggingHandler(audit, logging.DEBUG)])
+    loud: AccountEmit = Emit(
+        account, store=store, observers=[LoggingObserver(audit, logging.DEBUG)]
+    )
     loud.handle_command("acc-1", Deposit(1))
     assert {r.name for r in caplog.records} == {"audit"}
     assert {r.levelno for r in caplog.records} == {logging.DEBUG}
@@ -168,7 +170,7 @@ def test_the_eviction_handler_gets_each_aggregate_the_pool_lets_go(store: EventS
         evicted.append((entry.id, entry.current.version, entry.current.state.balance, reason))
 
     emit: AccountEmit = Emit(
-        account, store=store, pool_size=2, idle_expiry=0.2, on_evict=on_evict, handlers=[recorder]
+        account, store=store, pool_size=2, idle_expiry=0.2, on_evict=on_evict, observers=[recorder]
     )
     emit.create("a")
     emit.handle_command("a", Deposit(3))
@@ -192,8 +194,8 @@ def test_the_eviction_handler_gets_each_aggregate_the_pool_lets_go(store: EventS
 
 
 def test_metrics_count_what_happened(store: EventStore) -> None:
-    emit: AccountEmit = Emit(account, store=store, pool_size=2, handlers=[])
-    other: AccountEmit = Emit(account, store=store, handlers=[])
+    emit: AccountEmit = Emit(account, store=store, pool_size=2, observers=[])
+    other: AccountEmit = Emit(account, store=store, observers=[])
     emit.create("acc-1")
     emit.create("acc-2")
     for amount in (1, 2, 3):
@@ -255,7 +257,7 @@ def test_failed_commands_are_counted(store: EventStore) -> None:
                 return [StorageError("append", "acc-1", OSError("disk gone"))]
             return list(self.inner.append_many(requests))
 
-    emit: AccountEmit = Emit(account, store=Failing(store), handlers=[])  # type: ignore[arg-type]
+    emit: AccountEmit = Emit(account, store=Failing(store), observers=[])  # type: ignore[arg-type]
     emit.create("acc-1")
     with pytest.raises(StorageError):
         emit.handle_command("acc-1", Deposit(1))
@@ -279,7 +281,7 @@ def test_timings_give_percentiles_within_a_factor_of_two() -> None:
 
 
 def test_the_pool_can_be_looked_into(store: EventStore) -> None:
-    emit: AccountEmit = Emit(account, store=store, handlers=[])
+    emit: AccountEmit = Emit(account, store=store, observers=[])
     emit.create("a")
     emit.create("b")
     emit.handle_command("a", Deposit(1))
@@ -291,3 +293,29 @@ def test_the_pool_can_be_looked_into(store: EventStore) -> None:
     assert entries[0].last_used_at >= entries[1].last_used_at
     assert entries[0].idle_seconds <= entries[1].idle_seconds
     assert [e.aggregate_id for e in emit.live_aggregates(limit=1)] == ["a"]
+
+
+def test_the_old_names_of_observers_still_work_and_say_they_are_deprecated(
+    store: EventStore,
+) -> None:
+    import emit as emit_package
+
+    with pytest.deprecated_call(match="use emit.Observer"):
+        old_base = emit_package.Handler
+    with pytest.deprecated_call(match="use emit.LoggingObserver"):
+        assert emit_package.LoggingHandler is LoggingObserver
+    assert old_base is Observer
+    recorder = Recorder()
+    with pytest.deprecated_call(match=r"Emit\(observers=\.\.\.\)"):
+        emit: AccountEmit = Emit(account, store=store, handlers=[recorder])
+    emit.create("acc-1")
+    assert recorder.calls  # the observer given under the old name hears of it
+    late = Recorder()
+    with pytest.deprecated_call(match="Emit.add_observer"):
+        emit.add_handler(late)
+    emit.handle_command("acc-1", Deposit(5))
+    assert any(call[0] == "handled" for call in late.calls)
+    with pytest.deprecated_call(match="Emit.remove_observer"):
+        emit.remove_handler(late)
+    emit.handle_command("acc-1", Deposit(5))
+    assert sum(call[0] == "handled" for call in late.calls) == 1
