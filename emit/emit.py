@@ -1,7 +1,9 @@
 """`Emit`: runs a decider against an event store, with a pool of live aggregates.
 
 This is the facade a caller uses: create, handle a command, read. The command path itself is
-emit/command.py; replaying stored events, emit/replay.py; the pool, emit/pool.py.
+emit/command.py; replaying stored events, emit/replay.py; the pool, emit/pool.py. The module is
+over 400 lines because it is the whole public API of a running `Emit`, each method with the
+docstring a caller relies on (errors raised, guarantees); the work is done in those modules.
 """
 
 from __future__ import annotations
@@ -116,13 +118,22 @@ class Emit(Generic[C, E, S]):
             snapshots=snapshots,
             max_retries=max_retries,
         )
-        from emit.projections import Projections  # SQL: loaded when an `Emit` is made
-
-        self.projections: Projections = Projections(
-            projections, store=store, decode=self._replayer.recorded
-        )
-        if self.projections.install_on_open:
+        self._projection_list = tuple(projections)
+        self._projections: Projections | None = None
+        if projections and self.projections.install_on_open:
             self.projections.install()
+
+    @property
+    def projections(self) -> Projections:
+        """The projections this `Emit` keeps up to date: install, rebuild, status."""
+        if self._projections is None:
+            # Imported here: projections need SQL, and an `Emit` without any should not load it.
+            from emit.projections import Projections
+
+            self._projections = Projections(
+                self._projection_list, store=self.store, decode=self._replayer.recorded
+            )
+        return self._projections
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -429,7 +440,7 @@ class Emit(Generic[C, E, S]):
     ) -> TransactionHook | None:
         """The append's hook that runs the projections on the events it stores, if any;
         `recorded` turns what the store wrote into recorded events."""
-        if not self.projections:
+        if not self._projection_list:
             return None
         projections = self.projections
 
