@@ -39,7 +39,7 @@ from emit.codec import encoder
 from emit.export import event_document, write_export
 from shop.cart import Cart, CartEvent, cart_decider
 from webapp import forms, shoppers
-from webapp.carts import no_such_cart
+from webapp.cart_view import no_such_cart
 from webapp.db import CartEmit, get_emit
 from webapp.hypermedia import fragment_response, wants_fragment
 from webapp.timeline import diff, kind, summary

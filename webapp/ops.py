@@ -202,7 +202,7 @@ def _done(part: str, message: str) -> Response:
 def _trouble(part: str, message: str, status: int) -> Response:
     """Nothing changed, and why: in the part for htmx, with `status`; without it, `303 See
     Other` back to the page, which shows it once (a GET, 200), as a cart page shows a refusal
-    (see `carts._rejected`)."""
+    (see `refusals.refused`)."""
     if wants_fragment():
         panel = _panel(part, alert=message)
         body = render_template("ops/_ops_panel.html", panel=panel, refresh=_refresh())
