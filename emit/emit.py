@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from emit.clock import as_utc
 from emit.command import CommandLoop, Conflict, Failed, Refused, Repeated, Written, outcome
 from emit.decider import Decider
 from emit.errors import (
@@ -320,8 +321,7 @@ class Emit(Generic[C, E, S]):
         """The aggregate's version at `moment`: that of its last event recorded at or before it
         (0 if it did not exist yet). A naive `moment` is taken as UTC. Raises
         `AggregateNotFound`."""
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+        moment = as_utc(moment)
         latest = self.store.stream_version(aggregate_id)
         if latest == 0:
             raise AggregateNotFound(aggregate_id)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from werkzeug.exceptions import BadRequest
 
 from emit import InvalidAggregateId, check_aggregate_id
+from emit.clock import as_utc
 from shop.cart import MAX_QUANTITY, AddItem, ChangeQuantity, ChangeQuantityBy
 from shop.catalog import find_product
 
@@ -143,8 +144,7 @@ def _iso_time(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+    parsed = as_utc(parsed)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:

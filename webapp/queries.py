@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
 
 from emit import StreamInfo
+from emit.clock import as_utc
 from emit.sql import storage_errors
 from shop.cart import CartCheckedOut, Status
 from webapp.db import CartEmit, get_engine
@@ -172,7 +173,7 @@ class ProjectedCartQueries:
                 line_count=r.line_count,
                 item_count=r.item_count,
                 total=r.total,
-                last_activity=_utc(r.last_activity),
+                last_activity=as_utc(r.last_activity),
             )
             for r in rows
         )
@@ -200,10 +201,6 @@ class ProjectedCartQueries:
 
 def _best_first(sales: ProductSales) -> tuple[int, int, str]:
     return (-sales.quantity, -sales.revenue, sales.sku)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def init_app(app: Flask) -> None:

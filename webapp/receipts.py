@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from emit import Backoff, Policy, RecordedEvent
+from emit.clock import as_utc
 from emit.sql import storage_errors
 from shop.cart import CartCheckedOut
 
@@ -89,7 +90,7 @@ def find_receipt(engine: sa.Engine, cart_id: str) -> Receipt | None:
         row = connection.execute(sa.select(receipts).where(receipts.c.cart_id == cart_id)).first()
     if row is None:
         return None
-    issued_at = row.issued_at if row.issued_at.tzinfo else row.issued_at.replace(tzinfo=UTC)
+    issued_at = as_utc(row.issued_at)
     return Receipt(row.cart_id, row.number, row.total, row.item_count, issued_at)
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import accumulate
 from typing import Literal
 
 from emit import RecordedEvent, VersionOutOfRange
+from emit.clock import as_utc
 from shop.cart import (
     Cart,
     CartCheckedOut,
@@ -193,8 +194,7 @@ class CartTimeline:
         """The cart's version at `moment`: that of its last event recorded at or before it, 0 if
         it was not opened yet. A naive `moment` is taken as UTC. (`Emit.version_at` answers the
         same from a read of its own; this one agrees with the events already read.)"""
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+        moment = as_utc(moment)
         return bisect.bisect_right(self.events, moment, key=lambda recorded: recorded.recorded_at)
 
     def diff(self, version: int, compare: int) -> CartDiff:
