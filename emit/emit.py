@@ -28,7 +28,7 @@ from emit.idempotency import command_key, creation_key
 from emit.ids import check_aggregate_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.observers import LoggingObserver, Observer, Observers
-from emit.pool import AggregatePool, EvictionHandler, LiveAggregate, PoolEntry
+from emit.pool import AggregatePool, EvictionCallback, LiveAggregate, PoolEntry
 from emit.recorded import Aggregate, CommandResult, RecordedEvent, metadata_document
 from emit.replay import Replayer
 from emit.snapshots import Snapshots
@@ -78,7 +78,7 @@ class Emit(Generic[C, E, S]):
         pool_size: int = 1000,
         idle_expiry: float | None = None,
         max_retries: int = 10,
-        on_evict: EvictionHandler | None = None,
+        on_evict: EvictionCallback | None = None,
         projections: Sequence[Projection[E]] = (),
         observers: Sequence[Observer] | None = None,
         snapshot_every: int | None = None,

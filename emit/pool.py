@@ -40,7 +40,7 @@ class LiveAggregate(Generic[S]):
         return self.current.id
 
 
-EvictionHandler = Callable[[LiveAggregate[Any], str], None]
+EvictionCallback = Callable[[LiveAggregate[Any], str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class AggregatePool(Generic[S]):
         size: int,
         *,
         idle_expiry: float | None = None,
-        on_evict: EvictionHandler | None = None,
+        on_evict: EvictionCallback | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if size < 1:
