@@ -5,13 +5,11 @@ A domain is a `Decider`: an initial state, `decide(command, state) -> events` an
 `SqlEventStore` on SQLite or PostgreSQL) with a bounded pool of live aggregates.
 
 Subscribers react to the events: `Projection`s keep read models inside the append's
-transaction; `Policy`s run after the commit, from a durable checkpoint, under `Subscribers`.
+transaction; `Policy`s run after the commit, from a durable checkpoint, under `Policies`.
 `Handler`s hear of everything `Emit` does; `Emit.metrics()` counts it.
 """
 
-from emit.checkpoints import Checkpoint
 from emit.codec import CodecError
-from emit.dead_letters import DeadLetter
 from emit.decider import AggregateCreated, Decider
 from emit.emit import CommandResult, Emit, check_aggregate_id, fingerprint
 from emit.errors import (
@@ -38,9 +36,7 @@ from emit.failures import StorageErrorKind
 from emit.handlers import Handler, LoggingHandler
 from emit.memory import InMemoryEventStore
 from emit.metrics import Metrics, Timing
-from emit.policies import Backoff, Policy
 from emit.pool import Aggregate, AggregatePool, LiveAggregate, PoolEntry
-from emit.projections import Projection, Projections
 from emit.recorded import Metadata, RecordedEvent
 from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, create_schema, make_engine
@@ -54,8 +50,14 @@ from emit.store import (
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
+    TransactionalStore,
 )
-from emit.subscribers import Subscribers, SubscriberStatus
+from emit.subscribers.checkpoints import Checkpoint
+from emit.subscribers.dead_letters import DeadLetter
+from emit.subscribers.policies import Backoff, Policy
+from emit.subscribers.projections import Projection, Projections
+from emit.subscribers.runner import Policies, Subscribers
+from emit.subscribers.status import SubscriberStatus
 
 __all__ = [
     "Aggregate",
@@ -90,6 +92,7 @@ __all__ = [
     "Metadata",
     "Metrics",
     "NewEvent",
+    "Policies",
     "Policy",
     "PolicyFailed",
     "PoolEntry",
@@ -109,6 +112,7 @@ __all__ = [
     "SubscriberStatus",
     "Subscribers",
     "Timing",
+    "TransactionalStore",
     "UnknownSubscriber",
     "VersionOutOfRange",
     "WrongExpectedVersion",

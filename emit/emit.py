@@ -14,7 +14,6 @@ from time import perf_counter_ns
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from emit.checkpoints import Checkpoints
 from emit.codec import CodecError, from_json, to_json
 from emit.commit import GroupCommit
 from emit.decider import AggregateCreated, Decider
@@ -35,10 +34,8 @@ from emit.handlers import Handler, Handlers, LoggingHandler
 from emit.ids import new_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate, PoolEntry
-from emit.projections import Projection, Projections
 from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
 from emit.snapshots import Snapshots
-from emit.sql import SqlEventStore, storage_errors
 from emit.store import (
     AppendRequest,
     CommandAlreadyRecorded,
@@ -49,8 +46,10 @@ from emit.store import (
     StoredCommand,
     StoredEvent,
     StreamInfo,
+    TransactionalStore,
     TransactionHook,
 )
+from emit.subscribers.projections import Projection, Projections
 
 C = TypeVar("C")
 E = TypeVar("E")
@@ -509,11 +508,11 @@ class Emit(Generic[C, E, S]):
         is (read from the database, so subscribers run by other processes count too)."""
         head = self.store.head_position()
         lag: dict[str, int] = {}
-        if isinstance(self.store, SqlEventStore):
-            with storage_errors("read the subscribers' checkpoints"):
-                checkpoints = Checkpoints(self.store.engine).read_all()
-            for checkpoint in checkpoints:
-                lag[checkpoint.name] = max(0, head - checkpoint.position)
+        if isinstance(self.store, TransactionalStore):  # a store without one has no subscribers
+            # Imported here: the facade does not load the subscribers' tables until they matter.
+            from emit.subscribers.checkpoints import Checkpoints
+
+            lag = Checkpoints(self.store.engine).lags(head)
         return self._metrics.snapshot(self.pool, head, lag)
 
     def live_aggregates(self, *, limit: int | None = None) -> list[PoolEntry]:

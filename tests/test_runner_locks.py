@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from emit import make_engine
-from emit.runner_locks import RunnerLocks
+from emit.subscribers.locks import RunnerLocks
 
 
 @pytest.fixture

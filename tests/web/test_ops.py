@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from emit import Emit
-from emit.dead_letters import DeadLetters
+from emit.subscribers.dead_letters import DeadLetters
 from tests.web.conftest import HTMX, add_operator, open_cart, sign_in
 from tests.web.html import element
 from webapp.cart import AddItem, CheckOut

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, write_connection
+from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, storage_errors, write_connection
 
 PROJECTION = "projection"
 POLICY = "policy"
@@ -140,6 +140,11 @@ class Checkpoints:
             rows = connection.execute(self._select().order_by(checkpoints.c.name)).all()
         return [_checkpoint(row) for row in rows]
 
+    def lags(self, head: int) -> dict[str, int]:
+        """How far behind `head` each subscriber is, by name. Raises `StorageError`."""
+        with storage_errors("read the subscribers' checkpoints"):
+            return {c.name: max(0, head - c.position) for c in self.read_all()}
+
     # --- writing -------------------------------------------------------------------------------
 
     def ensure(self, connection: sa.Connection, name: str, kind: str, *, revision: int = 1) -> None:
@@ -159,6 +164,15 @@ class Checkpoints:
             for name in names:
                 self.ensure(connection, name, kind)
             connection.commit()
+
+    def take_over(self, connection: sa.Connection, name: str, old_names: Iterable[str]) -> None:
+        """Rename the first row found of `old_names` to `name` (a renamed subscriber keeps its
+        place), unless `name` has a row already."""
+        c = checkpoints.c
+        for old in old_names:
+            if self.read(connection, name) is not None:
+                return
+            connection.execute(sa.update(checkpoints).where(c.name == old).values(name=name))
 
     def move(self, connection: sa.Connection, name: str, position: int, revision: int) -> None:
         """Set a projection's position and revision, whatever they were (a rebuild)."""
