@@ -1,4 +1,4 @@
-"""Policies under `Policies`: order, retries, dead letters, crashes, leases, the ops view."""
+"""Policies run by `Policies`: order, retries, dead letters, crashes, leases, the ops view."""
 
 from __future__ import annotations
 
