@@ -16,8 +16,8 @@ Three tables for the events, defined once below with SQLAlchemy Core:
   the events: deleting rows from it loses nothing.
 
 The subscribers' tables (`emit_checkpoints`, `emit_dead_letters`) are defined on the same
-`metadata` next to the code that uses them (emit/checkpoints.py, emit/dead_letters.py), and
-created with these.
+`metadata` next to the code that uses them (emit/subscribers/: checkpoints.py, dead_letters.py),
+and created with these.
 
 Durability: SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
 returns) and a busy timeout, so processes sharing a file wait for each other instead of

@@ -38,7 +38,7 @@ def test_the_readme_subscriber_examples_do_what_their_comments_say(
         assert connection.execute(sa.select(namespace["totals"])).all() == [("acc-1", 15)]
         large = connection.execute(sa.select(namespace["large"])).all()
     assert large == [(2, "acc-1"), (3, "acc-1")]
-    assert [(s.name, s.lag, s.state) for s in namespace["subscribers"].status()] == [
+    assert [(s.name, s.lag, s.state) for s in namespace["policies"].status()] == [
         ("account_totals", 0, "up to date"),
         ("large_deposits", 0, "stopped"),
     ]

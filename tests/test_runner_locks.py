@@ -1,4 +1,4 @@
-"""The runners' locks (emit/runner_locks.py): one holder per policy and database, gone with the
+"""The runners' locks (emit/subscribers/locks.py): one holder per policy and database, gone with the
 holder's connection or process, and never shared between schemas of one PostgreSQL database."""
 
 from __future__ import annotations

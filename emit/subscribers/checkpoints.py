@@ -253,7 +253,7 @@ class Checkpoints:
         """Take or renew the lease of policy `name` for `ttl` seconds: its checkpoint if this
         owner holds it now, None if another runner's lease has not expired.
 
-        `holder_alive` is what the caller knows from the runners' locks (emit/runner_locks.py):
+        `holder_alive` is what the caller knows from the runners' locks (emit/subscribers/locks.py):
         False, no live runner works on the policy, so the lease is taken whoever holds it; True,
         a live runner holds the policy's lock, so the lease is taken only if it expired (that
         runner is frozen); None, nothing is known, so a free or expired lease is taken."""

@@ -1,6 +1,6 @@
 """Leases: which policies one runner may process now, and where it is with each.
 
-A policy's lease is its checkpoint row's `owner` and `lease_expires` (emit/checkpoints.py): a
+A policy's lease is its checkpoint row's `owner` and `lease_expires` (checkpoints.py): a
 runner processes a policy only while it holds the lease, and renews it well before it expires.
 Beside each lease the runner holds a lock that ends with its process (emit/subscribers/locks.py),
 so that a crashed runner's policies are taken over at once rather than after `ttl` seconds.

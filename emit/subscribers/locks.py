@@ -1,7 +1,7 @@
 """Locks that only a live runner can hold: the database or the kernel lets go of them the moment
 the runner's process dies, so another runner can take its policies over at once.
 
-A policy's lease (emit/checkpoints.py) ends `lease_ttl` seconds after its runner stopped
+A policy's lease (emit/subscribers/checkpoints.py) ends `lease_ttl` seconds after its runner stopped
 renewing it: long enough for a slow `handle` to keep it, so far too long a wait after a crash
 (`kill -9`, an out-of-memory kill). Beside each lease a runner therefore holds a lock per
 policy:

@@ -17,7 +17,7 @@ from webapp.cart import AddItem, CheckOut
 from webapp.demo import seed
 from webapp.live_server import LiveServer
 from webapp.receipts import jam_printer
-from webapp.store import get_emit, get_engine, get_subscribers
+from webapp.store import get_emit, get_engine, get_policies
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ def shop(live_server: LiveServer) -> LiveServer:
     app = live_server.app
     emit = get_emit(app)
     seed(emit)
-    get_subscribers(app).catch_up()  # the demo's receipts
+    get_policies(app).catch_up()  # the demo's receipts
     emit.create(LONG_ID)
     for sku in ["BEAN-250", "TEA-CHAI", "MUG-TRVL", "FILT-100"]:
         emit.handle_command(LONG_ID, AddItem(sku, 2))
@@ -44,7 +44,7 @@ def shop(live_server: LiveServer) -> LiveServer:
     emit.create(PARKED_ID)
     emit.handle_command(PARKED_ID, AddItem("TEA-CHAI", 2))
     emit.handle_command(PARKED_ID, CheckOut())
-    get_subscribers(app).catch_up()
+    get_policies(app).catch_up()
     add_operator(app)
     return live_server
 
