@@ -127,7 +127,7 @@ def _create_carts(url: str, cart_ids: list[str]) -> None:
     from webapp import create_app
     from webapp.db import get_emit, init_db
 
-    app = create_app({"EMIT_STORE_URL": url, "EMIT_RUN_SUBSCRIBERS": False})
+    app = create_app({"EMIT_STORE_URL": url, "EMIT_RUN_POLICIES": False})
     init_db(app)
     emit = get_emit(app)
     for cart_id in cart_ids:

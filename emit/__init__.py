@@ -5,7 +5,7 @@ A domain is a `Decider`: an initial state, `decide(command, state) -> events` an
 `SqlEventStore` on SQLite or PostgreSQL) with a bounded pool of live aggregates.
 
 Subscribers react to the events: `Projection`s keep read models inside the append's
-transaction; `Policy`s run after the commit, from a durable checkpoint, under `Subscribers`.
+transaction; `Policy`s run after the commit, from a durable checkpoint, under `Policies`.
 `Observer`s hear of everything `Emit` does; `Emit.metrics()` counts it.
 
 Importing `emit` loads no database code: the SQL store and the subscribers (SQLAlchemy and a
@@ -61,29 +61,32 @@ from emit.store import (
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
+    TransactionalStore,
 )
 
 if TYPE_CHECKING:
-    from emit.checkpoints import Checkpoint
-    from emit.dead_letters import DeadLetter
-    from emit.policies import Backoff, Policy
-    from emit.projections import Projection, Projections
     from emit.sql import SqlEventStore, create_schema, make_engine
-    from emit.subscribers import Subscribers, SubscriberStatus
+    from emit.subscribers.checkpoints import Checkpoint
+    from emit.subscribers.dead_letters import DeadLetter
+    from emit.subscribers.policies import Backoff, Policy
+    from emit.subscribers.projections import Projection, Projections
+    from emit.subscribers.runner import Policies, Subscribers
+    from emit.subscribers.status import SubscriberStatus
 
 # Public names whose modules need SQLAlchemy: imported on first use.
 _LAZY = {
-    "Checkpoint": "emit.checkpoints",
-    "DeadLetter": "emit.dead_letters",
-    "Backoff": "emit.policies",
-    "Policy": "emit.policies",
-    "Projection": "emit.projections",
-    "Projections": "emit.projections",
+    "Checkpoint": "emit.subscribers.checkpoints",
+    "DeadLetter": "emit.subscribers.dead_letters",
+    "Backoff": "emit.subscribers.policies",
+    "Policy": "emit.subscribers.policies",
+    "Projection": "emit.subscribers.projections",
+    "Projections": "emit.subscribers.projections",
+    "Policies": "emit.subscribers.runner",
+    "Subscribers": "emit.subscribers.runner",  # deprecated: `Policies` (it warns when made)
+    "SubscriberStatus": "emit.subscribers.status",
     "SqlEventStore": "emit.sql",
     "create_schema": "emit.sql",
     "make_engine": "emit.sql",
-    "Subscribers": "emit.subscribers",
-    "SubscriberStatus": "emit.subscribers",
 }
 
 # Old names, kept working with a warning.
@@ -137,6 +140,7 @@ __all__ = [
     "Metrics",
     "NewEvent",
     "Observer",
+    "Policies",
     "Policy",
     "PolicyFailed",
     "PoolEntry",
@@ -156,6 +160,7 @@ __all__ = [
     "SubscriberStatus",
     "Subscribers",
     "Timing",
+    "TransactionalStore",
     "UnknownSubscriber",
     "VersionOutOfRange",
     "WrongExpectedVersion",

@@ -32,10 +32,17 @@ from emit.pool import AggregatePool, EvictionCallback, LiveAggregate, PoolEntry
 from emit.recorded import Aggregate, CommandResult, RecordedEvent, metadata_document
 from emit.replay import Replayer
 from emit.snapshots import Snapshots
-from emit.store import AppendRequest, EventStore, StoredEvent, StreamInfo, TransactionHook
+from emit.store import (
+    AppendRequest,
+    EventStore,
+    StoredEvent,
+    StreamInfo,
+    TransactionalStore,
+    TransactionHook,
+)
 
 if TYPE_CHECKING:
-    from emit.projections import Projection, Projections
+    from emit.subscribers.projections import Projection, Projections
 
 C = TypeVar("C")
 E = TypeVar("E")
@@ -53,9 +60,10 @@ class Emit(Generic[C, E, S]):
 
     Guarantee: when `create` or `handle_command` returns, its events are durably stored.
 
-    `projections` are kept up to date inside each append's transaction (emit/projections.py;
-    they need a `SqlEventStore`); making the `Emit` installs them (creates their tables and
-    brings them up to the head), unless the store was opened with `create=False`.
+    `projections` are kept up to date inside each append's transaction
+    (emit/subscribers/projections.py; they need a store with the `TransactionalStore`
+    capability, such as `SqlEventStore`); making the `Emit` installs them (creates their tables
+    and brings them up to the head), unless the store was opened with `create=False`.
     `observers` are told what happens (emit/observers.py); the default is one `LoggingObserver`.
     `on_evict(entry, reason)` is called with each aggregate the pool lets go.
 
@@ -129,7 +137,7 @@ class Emit(Generic[C, E, S]):
         """The projections this `Emit` keeps up to date: install, rebuild, status."""
         if self._projections is None:
             # Imported here: projections need SQL, and an `Emit` without any should not load it.
-            from emit.projections import Projections
+            from emit.subscribers.projections import Projections
 
             self._projections = Projections(
                 self._projection_list, store=self.store, decode=self._replayer.recorded
@@ -368,14 +376,11 @@ class Emit(Generic[C, E, S]):
         is (read from the database, so subscribers run by other processes count too)."""
         head = self.store.head_position()
         lag: dict[str, int] = {}
-        from emit.checkpoints import Checkpoints
-        from emit.sql import SqlEventStore, storage_errors
+        if isinstance(self.store, TransactionalStore):  # a store without one has no subscribers
+            # Imported here: the facade does not load the subscribers' tables until they matter.
+            from emit.subscribers.checkpoints import Checkpoints
 
-        if isinstance(self.store, SqlEventStore):
-            with storage_errors("read the subscribers' checkpoints"):
-                checkpoints = Checkpoints(self.store.engine).read_all()
-            for checkpoint in checkpoints:
-                lag[checkpoint.name] = max(0, head - checkpoint.position)
+            lag = Checkpoints(self.store.engine).lags(head)
         return self._metrics.snapshot(self.pool, head, lag)
 
     def live_aggregates(self, *, limit: int | None = None) -> list[PoolEntry]:

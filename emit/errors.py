@@ -3,6 +3,8 @@ the aggregate, the projection or policy, the dead letter."""
 
 from __future__ import annotations
 
+import warnings
+
 from emit.failures import classify
 
 
@@ -249,10 +251,20 @@ class DeadLetterBusy(EmitError):
 class PolicyFailed(EmitError):
     """A dead letter's retry failed again; it stays parked with the new error and attempts."""
 
-    def __init__(self, subscriber: str, position: int, error: str) -> None:
-        self.subscriber = subscriber
+    def __init__(self, policy: str, position: int, error: str) -> None:
+        self.policy = policy
         self.position = position
         self.error = error
         super().__init__(
-            f"Policy {subscriber!r} failed again on the event at position {position}: {error}"
+            f"Policy {policy!r} failed again on the event at position {position}: {error}"
         )
+
+    @property
+    def subscriber(self) -> str:
+        """Deprecated: the old name of `policy`."""
+        warnings.warn(
+            "PolicyFailed.subscriber is deprecated; use PolicyFailed.policy.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.policy

@@ -16,8 +16,8 @@ Three tables for the events, defined once below with SQLAlchemy Core:
   the events: deleting rows from it loses nothing.
 
 The subscribers' tables (`emit_checkpoints`, `emit_dead_letters`) are defined on the same
-`metadata` next to the code that uses them (emit/checkpoints.py, emit/dead_letters.py), and
-created with these.
+`metadata` next to the code that uses them (emit/subscribers/: checkpoints.py, dead_letters.py),
+and created with these.
 
 Durability: SQLite runs in WAL mode with `synchronous=FULL` (a commit is on disk when it
 returns) and a busy timeout, so processes sharing a file wait for each other instead of
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -54,6 +54,7 @@ from emit.store import (
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
+    TransactionalStore,
     check_requests,
 )
 
@@ -240,6 +241,7 @@ def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None
         else:
             own = [table for table in metadata.sorted_tables if table is not head]
         metadata.create_all(connection, tables=own, checkfirst=True)
+        _upgrade_renamed_columns(connection, own)
         if engine.dialect.name == "sqlite":
             _upgrade_sqlite_autoincrement(connection, own)
         for table in sa.schema.sort_tables(tables):
@@ -247,6 +249,31 @@ def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None
         if head in own:
             insert = postgresql.insert(head).values(id=1, position=0).on_conflict_do_nothing()
             connection.execute(insert)
+
+
+def _upgrade_renamed_columns(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
+    """Rename the columns (and, on PostgreSQL, constraints) that a table says were renamed
+    (`info["renamed_columns"]`, `info["renamed_constraints"]`: old name -> new name) in a
+    database made before: its rows stay. Runs in `create_schema`'s write transaction."""
+    inspector = sa.inspect(connection)
+    for table in tables:
+        renamed = table.info.get("renamed_columns", {})
+        if not renamed or not inspector.has_table(table.name):
+            continue
+        found = {column["name"] for column in inspector.get_columns(table.name)}
+        for old, new in renamed.items():
+            if old in found and new not in found:
+                connection.exec_driver_sql(
+                    f'ALTER TABLE "{table.name}" RENAME COLUMN "{old}" TO "{new}"'
+                )
+        if connection.dialect.name != "postgresql":  # SQLite never uses a constraint's name
+            continue
+        constraints = {c["name"] for c in inspector.get_unique_constraints(table.name)}
+        for old, new in table.info.get("renamed_constraints", {}).items():
+            if old in constraints and new not in constraints:
+                connection.exec_driver_sql(
+                    f'ALTER TABLE "{table.name}" RENAME CONSTRAINT "{old}" TO "{new}"'
+                )
 
 
 def _upgrade_sqlite_autoincrement(connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
@@ -1091,3 +1118,7 @@ def is_driver_error(error: BaseException) -> bool:
     if isinstance(error, sa.exc.SQLAlchemyError):
         return True
     return any(cls.__module__.startswith(("sqlite3", "psycopg")) for cls in type(error).__mro__)
+
+
+if TYPE_CHECKING:  # mypy checks that the store has the capability subscribers need
+    _capable: type[TransactionalStore] = SqlEventStore

@@ -25,10 +25,14 @@ Guarantees every store gives:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +215,58 @@ class EventStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class TransactionalStore(EventStore, Protocol):
+    """An event store whose database other tables can share, transaction and all: what
+    subscribers need (emit/subscribers/). `SqlEventStore` is one; `InMemoryEventStore` is not.
+
+    - Projections write their read models in the append's transaction: `before_commit` hooks
+      get the SQLAlchemy `Connection` of that transaction. They are installed and rebuilt in
+      `transaction()`, reading the log with `read_all_in` and `head_position_in`.
+    - Checkpoints, policies' leases and dead letters are tables of `engine`'s database, written
+      in transactions of their own (and, for a policy, with its effects).
+
+    Ask for it with `isinstance(store, TransactionalStore)`: it checks that the members are
+    there, not what they do.
+    """
+
+    engine: sa.Engine
+    # False when the store was opened with `create=False`: whoever owns the schema creates it
+    # (and installs the projections) as a deploy step.
+    creates_schema: bool
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` was called: every call raises `StorageError` from then on."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[sa.Connection]:
+        """A write transaction that no append can overtake: what it reads of the log is the
+        whole log until it ends. Commits when the block ends, rolls back if it raises."""
+        ...
+
+    def read_all_in(
+        self, connection: sa.Connection, *, after: int = 0, limit: int | None = None
+    ) -> list[StoredEvent]:
+        """`read_all` inside the caller's transaction on `connection`."""
+        ...
+
+    def head_position_in(self, connection: sa.Connection) -> int:
+        """`head_position` inside the caller's transaction on `connection`."""
+        ...
+
+
+def need_transactional_store(store: EventStore, needs: str, hint: str = "") -> TransactionalStore:
+    """`store`, if it has the `TransactionalStore` capability; else a `TypeError` whose message
+    is `needs` (who needs it, and why), the store's type and `hint`."""
+    if not isinstance(store, TransactionalStore):
+        raise TypeError(
+            f"{needs}, so they need a SqlEventStore, not {type(store).__name__}: a store with "
+            f"the TransactionalStore capability (emit/store.py).{hint}"
+        )
+    return store
 
 
 def check_requests(requests: Sequence[AppendRequest]) -> None:

@@ -32,10 +32,10 @@ CARTS_PUBLIC = False
 
 # The policies (receipts) run in a background thread of each web process, started by its first
 # request; leases in the database let one runner at a time work on each policy. Turn it off when
-# `flask --app webapp emit run-subscribers` runs them in a process of their own.
-# EMIT_RUN_SUBSCRIBERS = True
+# `flask --app webapp emit run-policies` runs them in a process of their own.
+# EMIT_RUN_POLICIES = True  (was EMIT_RUN_SUBSCRIBERS, still read)
 # The longest a runner waits before looking for events other processes appended (seconds).
-# EMIT_SUBSCRIBERS_POLL_INTERVAL = 1.0
+# EMIT_POLICIES_POLL_INTERVAL = 1.0  (was EMIT_SUBSCRIBERS_POLL_INTERVAL, still read)
 
 # Issuing a receipt: tries before a checkout becomes a dead letter, and the wait after the first
 # failure (seconds; it doubles after each next one).

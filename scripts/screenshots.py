@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from shop.cart import AddItem, CheckOut  # noqa: E402
 from webapp import create_app, operators  # noqa: E402
-from webapp.db import get_emit, get_engine, get_subscribers, init_db  # noqa: E402
+from webapp.db import get_emit, get_engine, get_policies, init_db  # noqa: E402
 from webapp.demo import seed  # noqa: E402
 from webapp.live_server import LiveServer, chromium_launch_options  # noqa: E402
 from webapp.receipts import jam_printer  # noqa: E402
@@ -33,20 +33,20 @@ def main() -> None:
         app = create_app(
             {
                 "EMIT_STORE_URL": f"sqlite:///{folder}/emit.sqlite3",
-                "EMIT_RUN_SUBSCRIBERS": False,  # the policies run below, when they should
+                "EMIT_RUN_POLICIES": False,  # the policies run below, when they should
                 "RECEIPTS_FIRST_RETRY_WAIT": 0.01,
             }
         )
         init_db(app)
         emit = get_emit(app)
         seed(emit)
-        get_subscribers(app).catch_up()  # the demo's receipts
+        get_policies(app).catch_up()  # the demo's receipts
         # A checkout while the receipt printer is jammed: a dead letter for the operations page.
         jam_printer(get_engine(app), True)
         emit.create("cart-0ff1ce01")
         emit.handle_command("cart-0ff1ce01", AddItem("TEA-CHAI", 2))
         emit.handle_command("cart-0ff1ce01", CheckOut())
-        get_subscribers(app).catch_up()
+        get_policies(app).catch_up()
         with LiveServer(app) as server, sync_playwright() as playwright:
             browser = playwright.chromium.launch(**chromium_launch_options())
             desktop = browser.new_page(viewport=DESKTOP, color_scheme="light")

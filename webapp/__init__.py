@@ -61,10 +61,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # How many live carts each process keeps in memory.
         EMIT_POOL_SIZE=1000,
         # Run the policies (receipts) in a background thread of each web process, started by
-        # its first request; off when `flask emit run-subscribers` runs them on its own.
-        EMIT_RUN_SUBSCRIBERS=True,
+        # its first request; off when `flask emit run-policies` runs them on its own.
+        # (Formerly EMIT_RUN_SUBSCRIBERS: see RENAMED_SETTINGS.)
+        EMIT_RUN_POLICIES=True,
         # The longest the runner waits before looking for events other processes appended.
-        EMIT_SUBSCRIBERS_POLL_INTERVAL=1.0,
+        # (Formerly EMIT_SUBSCRIBERS_POLL_INTERVAL.)
+        EMIT_POLICIES_POLL_INTERVAL=1.0,
         # Seconds between refreshes of the operations page while it is open.
         OPS_REFRESH_SECONDS=2,
         # Issuing a receipt: tries before a checkout becomes a dead letter, and the wait after
@@ -109,10 +111,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # its own); a shared store such as redis://host:6379 counts for every worker and host.
         RATELIMIT_STORAGE_URI="memory://",
     )
+    # Set aside, to tell whether the settings below set a renamed setting's new name.
+    defaults = {new: app.config.pop(new) for new in RENAMED_SETTINGS.values()}
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
+    _read_renamed_settings(app, defaults)
     if app.config["SECRET_KEY"] == "dev" and not app.testing:
         _warn_of_the_development_key(app)
 
@@ -133,6 +138,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     cli.init_app(app)
     return app
+
+
+# Settings that were renamed, old name -> new name. An old name is still read when the new one is
+# not set, with a warning each time the app is made.
+RENAMED_SETTINGS = {
+    "EMIT_RUN_SUBSCRIBERS": "EMIT_RUN_POLICIES",
+    "EMIT_SUBSCRIBERS_POLL_INTERVAL": "EMIT_POLICIES_POLL_INTERVAL",
+}
+
+
+def _read_renamed_settings(app: Flask, defaults: Mapping[str, Any]) -> None:
+    """Give each renamed setting its value: the new name's if set, else the old name's (with a
+    deprecation warning), else the default."""
+    for old, new in RENAMED_SETTINGS.items():
+        if old in app.config:
+            ignored = " (ignored: {new} is set)" if new in app.config else ""
+            app.logger.warning(
+                "Setting %s is deprecated: call it %s%s.", old, new, ignored.format(new=new)
+            )
+            app.config.setdefault(new, app.config[old])
+        app.config.setdefault(new, defaults[new])
 
 
 DEV_KEY_WARNING = (

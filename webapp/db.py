@@ -1,5 +1,5 @@
 """The app's database, as flaskr's `db.py`: one `Emit` running the cart decider with the
-dashboard's projections, and the runner of its policies, built per app, kept in
+dashboard's projections, and the `Policies` runner of its policies, built per app, kept in
 `app.extensions`; `init_db` creates the tables.
 
 One `Emit` serves every thread of a process. Several processes (gunicorn workers) each build
@@ -14,7 +14,8 @@ from typing import cast
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from emit import Emit, SqlEventStore, Subscribers, create_schema
+from emit import Emit, SqlEventStore, create_schema
+from emit.subscribers import Policies
 from shop.cart import Cart, CartCommand, CartEvent, cart_decider
 from webapp import operators
 from webapp.read_models import PROJECTIONS
@@ -23,13 +24,13 @@ from webapp.receipts import receipt_policy
 CartEmit = Emit[CartCommand, CartEvent, Cart]
 
 EXTENSION = "emit"
-SUBSCRIBERS = "emit_subscribers"
+POLICIES = "emit_policies"
 
 
 def init_app(app: Flask) -> None:
     # create=False: building the app does no I/O, so workers start even while the database is
     # still coming up; `flask init-db` creates the tables and installs the read models.
-    # queue_writers: on SQLite, gunicorn's worker processes and their subscriber threads queue
+    # queue_writers: on SQLite, gunicorn's worker processes and their policies' threads queue
     # for the write lock in the kernel instead of in SQLite's sleeping busy handler.
     timeout = app.config["EMIT_STORE_TIMEOUT"]
     events = SqlEventStore(
@@ -49,8 +50,8 @@ def init_app(app: Flask) -> None:
         max_attempts=app.config["RECEIPTS_MAX_ATTEMPTS"],
         first_wait=app.config["RECEIPTS_FIRST_RETRY_WAIT"],
     )
-    app.extensions[SUBSCRIBERS] = Subscribers(
-        emit, [receipts], poll_interval=app.config["EMIT_SUBSCRIBERS_POLL_INTERVAL"]
+    app.extensions[POLICIES] = Policies(
+        emit, [receipts], poll_interval=app.config["EMIT_POLICIES_POLL_INTERVAL"]
     )
 
 
@@ -59,9 +60,9 @@ def get_emit(app: Flask | None = None) -> CartEmit:
     return cast(CartEmit, (app or current_app).extensions[EXTENSION])
 
 
-def get_subscribers(app: Flask | None = None) -> Subscribers:
-    """The app's `Subscribers`: its policies, their runner and the operator's view of them."""
-    return cast(Subscribers, (app or current_app).extensions[SUBSCRIBERS])
+def get_policies(app: Flask | None = None) -> Policies:
+    """The app's `Policies`: its policies, their runner and the operator's view of them."""
+    return cast(Policies, (app or current_app).extensions[POLICIES])
 
 
 def init_db(app: Flask | None = None) -> None:
@@ -73,7 +74,7 @@ def init_db(app: Flask | None = None) -> None:
     create_schema(_engine(emit))
     operators.install(_engine(emit))
     emit.projections.install()
-    get_subscribers(app).install()
+    get_policies(app).install()
 
 
 def get_engine(app: Flask | None = None) -> sa.Engine:

@@ -4,7 +4,7 @@
     emit replay CART_ID [--version N | --at TIME] the cart at a version, as JSON
     emit export CART_ID                           its stream as emit.stream/1 JSON
     emit status                                   projections and policies: checkpoint, lag
-    emit run-subscribers [--once]                 run the policies in this process
+    emit run-policies [--once]                    run the policies in this process
     emit rebuild PROJECTION                       replay the log into a read model
     emit dead-letters, retry N, skip N            what the policies gave up on
 
@@ -42,7 +42,7 @@ from emit.codec import encoder
 from emit.export import export_stream
 from shop.cart import Cart, CartEvent, cart_decider
 from webapp import forms
-from webapp.db import get_emit, get_subscribers
+from webapp.db import get_emit, get_policies
 from webapp.formatting import count, iso, money
 from webapp.timeline import CartTimeline, summary
 
@@ -139,14 +139,17 @@ def export_command(cart_id: str) -> None:
 # --- the subscribers: projections and policies -------------------------------------------------
 
 
-@emit_group.command("run-subscribers")
-@click.option("--once", is_flag=True, help="Catch up to the head position, then exit.")
-def run_subscribers_command(once: bool) -> None:
+_ONCE = click.option("--once", is_flag=True, help="Catch up to the head position, then exit.")
+
+
+@emit_group.command("run-policies")
+@_ONCE
+def run_policies_command(once: bool) -> None:
     """Run the policies (receipts) in this process until Ctrl-C or SIGTERM. Other runners may
     run too: each policy is processed by one at a time."""
-    subscribers = get_subscribers()
+    policies = get_policies()
     if once:
-        handled = subscribers.catch_up(timeout=3600)
+        handled = policies.catch_up(timeout=3600)
         click.echo(f"Caught up: {count(handled, 'event')} handled.")
         return
     stop = threading.Event()
@@ -156,13 +159,22 @@ def run_subscribers_command(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    subscribers.start()
-    click.echo(f"Running {', '.join(subscribers.names)} as {subscribers.owner}; Ctrl-C stops.")
+    policies.start()
+    click.echo(f"Running {', '.join(policies.names)} as {policies.owner}; Ctrl-C stops.")
     try:
         stop.wait()
     finally:
-        subscribers.stop()
+        policies.stop()
     click.echo("Stopped.")
+
+
+@emit_group.command("run-subscribers", hidden=True)
+@_ONCE
+@click.pass_context
+def run_subscribers_command(context: click.Context, once: bool) -> None:
+    """Deprecated: the old name of run-policies."""
+    click.echo("`emit run-subscribers` is deprecated: call it `emit run-policies`.", err=True)
+    context.invoke(run_policies_command, once=once)
 
 
 @emit_group.command("rebuild")
@@ -187,7 +199,7 @@ def rebuild_command(projection: str) -> None:
 @emit_group.command("status")
 def status_command() -> None:
     """Each projection and policy: checkpoint, lag, state, last error, dead letters."""
-    statuses = get_subscribers().status()
+    statuses = get_policies().status()
     if not statuses:
         click.echo("No subscribers yet: run `flask --app webapp init-db`.")
     for s in statuses:
@@ -203,12 +215,12 @@ def status_command() -> None:
 @emit_group.command("dead-letters")
 def dead_letters_command() -> None:
     """The events policies gave up on."""
-    letters = get_subscribers().dead_letters(limit=1000)
+    letters = get_policies().dead_letters(limit=1000)
     if not letters:
         click.echo("No dead letters.")
     for d in letters:
         click.echo(
-            f"#{d.id} {d.subscriber}: {d.event_type} at {d.position} ({d.aggregate_id} "
+            f"#{d.id} {d.policy}: {d.event_type} at {d.position} ({d.aggregate_id} "
             f"v{d.version}), {d.attempts} tries, {d.failed_at:%Y-%m-%d %H:%M:%S} UTC: {d.error}"
         )
 
@@ -218,7 +230,7 @@ def dead_letters_command() -> None:
 def retry_command(dead_letter_id: int) -> None:
     """Handle a dead letter's event once more; on success it is gone."""
     try:
-        get_subscribers().retry_dead_letter(dead_letter_id)
+        get_policies().retry_dead_letter(dead_letter_id)
     except (DeadLetterNotFound, DeadLetterBusy, PolicyFailed, UnknownSubscriber) as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Dead letter {dead_letter_id} was handled, and is gone.")
@@ -229,7 +241,7 @@ def retry_command(dead_letter_id: int) -> None:
 def skip_command(dead_letter_id: int) -> None:
     """Drop a dead letter without handling its event."""
     try:
-        letter = get_subscribers().skip_dead_letter(dead_letter_id)
+        letter = get_policies().skip_dead_letter(dead_letter_id)
     except EmitError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Dead letter {dead_letter_id} ({letter.event_type} at {letter.position}) skipped.")

@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response
 from emit import DeadLetterBusy, DeadLetterNotFound, PolicyFailed, UnknownSubscriber
 from webapp import forms
 from webapp.auth import require_operator
-from webapp.db import get_emit, get_engine, get_subscribers
+from webapp.db import get_emit, get_engine, get_policies
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
 from webapp.receipts import jam_printer, printer_jammed
 
@@ -82,7 +82,7 @@ MAX_ID = 2**63 - 1
 def dead_letter(dead_letter_id: int) -> str:
     """One dead letter, with the traceback of its last failure."""
     try:
-        letter = get_subscribers().dead_letter(dead_letter_id)
+        letter = get_policies().dead_letter(dead_letter_id)
     except DeadLetterNotFound as error:
         abort(404, str(error))
     return render_template("ops/dead_letter.html", letter=letter)
@@ -91,7 +91,7 @@ def dead_letter(dead_letter_id: int) -> str:
 @bp.post(f"/dead-letters/<int(max={MAX_ID}):dead_letter_id>/retry")
 def retry(dead_letter_id: int) -> Response:
     try:
-        get_subscribers().retry_dead_letter(dead_letter_id)
+        get_policies().retry_dead_letter(dead_letter_id)
     except DeadLetterNotFound as error:
         abort(404, str(error))
     except PolicyFailed as error:
@@ -106,14 +106,14 @@ def retry(dead_letter_id: int) -> Response:
 @bp.post(f"/dead-letters/<int(max={MAX_ID}):dead_letter_id>/skip")
 def skip(dead_letter_id: int) -> Response:
     try:
-        letter = get_subscribers().skip_dead_letter(dead_letter_id)
+        letter = get_policies().skip_dead_letter(dead_letter_id)
     except DeadLetterNotFound as error:
         abort(404, str(error))
     except DeadLetterBusy as error:
         return _trouble("subscribers", str(error), 409)
     return _done(
         "subscribers",
-        f"Dead letter {dead_letter_id} was skipped: {letter.subscriber} will never handle "
+        f"Dead letter {dead_letter_id} was skipped: {letter.policy} will never handle "
         f"{letter.event_type} at position {letter.position}.",
     )
 
@@ -153,12 +153,12 @@ class Panel:
 
 
 def _subscribers() -> str:
-    subscribers = get_subscribers()
+    policies = get_policies()
     return render_template(
         "ops/_ops_subscribers.html",
-        statuses=subscribers.status(),
-        dead_letters=subscribers.dead_letters(limit=SHOWN),
-        runner=subscribers,
+        statuses=policies.status(),
+        dead_letters=policies.dead_letters(limit=SHOWN),
+        runner=policies,
         printer_jammed=printer_jammed(get_engine()),
     )
 

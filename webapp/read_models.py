@@ -1,9 +1,10 @@
 """The dashboard's read models: tables kept up to date by projections, inside the transaction
-that appends each cart's events (see emit/projections.py). The dashboard reads them with one
-query each (`webapp.queries.ProjectedCartQueries`) instead of replaying carts.
+that appends each cart's events (see emit/subscribers/projections.py). The dashboard reads them
+with one query each (`webapp.queries.ProjectedCartQueries`) instead of replaying carts.
 
-- `cart_list`: one row per cart (`carts`) with its status, line and item counts, total and last
-  activity; the shop's totals are a sum over it.
+- `carts`: one row per cart (table `read_carts`) with its status, line and item counts, total
+  and last activity; the shop's totals are a sum over it. (It was called `cart_list`: its
+  checkpoint carries on under the new name.)
 - `best_sellers`: what checked-out carts bought, per product (`product_sales`). It keeps the
   lines of carts still open (`open_lines`) to know what a checkout sells, since the
   `CartCheckedOut` event carries totals, not lines.
@@ -124,7 +125,7 @@ _first_sale = sa.insert(product_sales).values(
 )
 
 
-def project_cart_list(connection: sa.Connection, recorded: RecordedEvent[CartEvent]) -> None:
+def project_carts(connection: sa.Connection, recorded: RecordedEvent[CartEvent]) -> None:
     at = recorded.recorded_at
     match recorded.event:
         case CartOpened():
@@ -174,9 +175,11 @@ def _add_sale(connection: sa.Connection, sku: str, name: str, quantity: int, rev
         connection.execute(_first_sale, first)
 
 
-cart_list: Projection[CartEvent] = Projection("cart_list", [carts], project_cart_list)
+carts_projection: Projection[CartEvent] = Projection(
+    "carts", [carts], project_carts, renamed_from=["cart_list"]
+)
 best_sellers: Projection[CartEvent] = Projection(
     "best_sellers", [open_lines, product_sales], project_best_sellers
 )
 
-PROJECTIONS: tuple[Projection[CartEvent], ...] = (cart_list, best_sellers)
+PROJECTIONS: tuple[Projection[CartEvent], ...] = (carts_projection, best_sellers)

@@ -1,6 +1,7 @@
-"""Receipts: when a cart is checked out, a receipt is issued. A policy (emit/policies.py): it
-runs after the checkout's commit, in the subscribers' runner, and writes the `receipts` row in
-one transaction with its checkpoint, so each checked-out cart gets exactly one receipt.
+"""Receipts: when a cart is checked out, a receipt is issued. A policy
+(emit/subscribers/policies.py): it runs after the checkout's commit, in the policies' runner, and
+writes the `receipts` row in one transaction with its checkpoint, so each checked-out cart gets
+exactly one receipt.
 
 For the demo it can be made to fail: while the receipt printer is jammed (a switch kept in the
 database, so every process sees it, flipped on the operations page), issuing fails, is retried

@@ -1,6 +1,6 @@
 """A store made by an earlier emit (the schema of 2026-12-03, kept in tests/store/fixtures) picks up
-today's schema when a store opens it: idempotency keys work, the old events are still there, and
-dead letters' ids are never reused."""
+today's schema when a store opens it: idempotency keys work, the old events are still there,
+dead letters' ids are never reused, and their `subscriber` column is now `policy`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from emit import Emit, SqlEventStore
-from emit.dead_letters import dead_letters
+from emit.subscribers.dead_letters import DeadLetters, dead_letters
 from tests.account import Deposit, account
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,7 +75,7 @@ def test_an_old_store_never_reuses_a_dead_letters_id(database_url: str) -> None:
     _make_old_store(database_url)
     store = SqlEventStore(database_url)
     row = {
-        "subscriber": "mailer",
+        "policy": "mailer",
         "aggregate_id": "acc",
         "version": 1,
         "event_type": "Opened",
@@ -99,3 +99,23 @@ def test_an_old_store_never_reuses_a_dead_letters_id(database_url: str) -> None:
     assert fourth == 4
     store.close()
     SqlEventStore(database_url).close()  # opening it again upgrades nothing twice
+
+
+def test_an_old_stores_dead_letters_keep_their_policy_under_the_new_column(
+    database_url: str,
+) -> None:
+    _make_old_store(database_url)
+    store = SqlEventStore(database_url)
+    letters = DeadLetters(store.engine)
+    assert [(d.id, d.policy, d.position) for d in letters.read()] == [
+        (1, "mailer", 1),
+        (2, "mailer", 2),
+    ]
+    assert letters.counts() == {"mailer": 2}
+    inspector = sa.inspect(store.engine)
+    assert "subscriber" not in {c["name"] for c in inspector.get_columns("emit_dead_letters")}
+    if store.dialect == "postgresql":
+        unique = {c["name"] for c in inspector.get_unique_constraints("emit_dead_letters")}
+        assert unique == {"emit_dead_letters_policy_position"}
+    store.close()
+    SqlEventStore(database_url).close()  # opening it again renames nothing twice

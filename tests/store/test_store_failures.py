@@ -19,8 +19,8 @@ from emit import (
     SqlEventStore,
     StorageError,
     StorageErrorKind,
-    Subscribers,
 )
+from emit.subscribers import Policies
 from tests.account import Deposit, account
 from tests.balances import balance_projection
 from tests.faultproxy import FaultProxy
@@ -37,10 +37,10 @@ Call = Callable[[], object]
 
 
 @pytest.fixture
-def library(pg_proxy: FaultProxy) -> Iterator[tuple[Emit[Any, Any, Any], Subscribers]]:
+def library(pg_proxy: FaultProxy) -> Iterator[tuple[Emit[Any, Any, Any], Policies]]:
     store = SqlEventStore(pg_proxy.url, timeout=TIMEOUT)
     emit: Emit[Any, Any, Any] = Emit(account, store=store, projections=[balance_projection])
-    subscribers = Subscribers(emit, [policy()])
+    subscribers = Policies(emit, [policy()])
     emit.create("acc-1")
     emit.handle_command("acc-1", Deposit(5))
     subscribers.catch_up()
@@ -48,7 +48,7 @@ def library(pg_proxy: FaultProxy) -> Iterator[tuple[Emit[Any, Any, Any], Subscri
     emit.close()
 
 
-def calls(emit: Emit[Any, Any, Any], subscribers: Subscribers) -> dict[str, Call]:
+def calls(emit: Emit[Any, Any, Any], subscribers: Policies) -> dict[str, Call]:
     """Every kind of call a library user makes that reaches the database."""
     store = emit.store
     serial = iter(range(10**6))
@@ -79,7 +79,7 @@ WRITERS = {"create", "handle_command", "projections.install", "projections.rebui
 
 
 def failures(
-    emit: Emit[Any, Any, Any], subscribers: Subscribers
+    emit: Emit[Any, Any, Any], subscribers: Policies
 ) -> dict[str, tuple[StorageErrorKind | str, float]]:
     """Each call's `StorageError` kind (or what else it did) and how long it took. The calls
     that read run at once, each in a thread of its own, to keep the test short."""
@@ -103,14 +103,14 @@ def failures(
     return seen
 
 
-def works_again(emit: Emit[Any, Any, Any], subscribers: Subscribers) -> None:
+def works_again(emit: Emit[Any, Any, Any], subscribers: Policies) -> None:
     for call in calls(emit, subscribers).values():
         call()
 
 
 @pytest.mark.parametrize("fault", ["refuse", "cut"])
 def test_a_server_that_is_gone_is_an_unreachable_storage_error_at_once(
-    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy, fault: str
+    library: tuple[Emit[Any, Any, Any], Policies], pg_proxy: FaultProxy, fault: str
 ) -> None:
     emit, subscribers = library
     if fault == "refuse":
@@ -127,7 +127,7 @@ def test_a_server_that_is_gone_is_an_unreachable_storage_error_at_once(
 
 
 def test_a_frozen_server_is_a_timeout_storage_error_within_the_limit(
-    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy
+    library: tuple[Emit[Any, Any, Any], Policies], pg_proxy: FaultProxy
 ) -> None:
     emit, subscribers = library
     pg_proxy.freeze()
@@ -142,7 +142,7 @@ def test_a_frozen_server_is_a_timeout_storage_error_within_the_limit(
 
 
 def test_a_freeze_in_the_middle_of_an_append_ends_within_the_limit(
-    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy
+    library: tuple[Emit[Any, Any, Any], Policies], pg_proxy: FaultProxy
 ) -> None:
     emit, _ = library
     emit.handle_command("acc-1", Deposit(1))  # the writer connection is open, and idle
@@ -158,7 +158,7 @@ def test_a_freeze_in_the_middle_of_an_append_ends_within_the_limit(
 
 @pytest.mark.parametrize("fault", ["cut", "freeze"])
 def test_a_running_policy_runner_rides_out_an_outage(
-    library: tuple[Emit[Any, Any, Any], Subscribers],
+    library: tuple[Emit[Any, Any, Any], Policies],
     pg_proxy: FaultProxy,
     postgres_url: str,
     fault: str,
@@ -166,7 +166,7 @@ def test_a_running_policy_runner_rides_out_an_outage(
 ) -> None:
     emit, _ = library
     direct: Emit[Any, Any, Any] = Emit(account, store=SqlEventStore(postgres_url))
-    runner = Subscribers(emit, [policy()], poll_interval=0.05)
+    runner = Policies(emit, [policy()], poll_interval=0.05)
     runner.start()
     try:
         getattr(pg_proxy, fault)()
@@ -203,7 +203,7 @@ def test_a_dead_letter_retry_cut_off_by_the_database_counts_no_attempt(
         raise RuntimeError("the first try fails")
 
     emit: Emit[Any, Any, Any] = Emit(account, store=SqlEventStore(pg_proxy.url, timeout=TIMEOUT))
-    subscribers = Subscribers(emit, [policy(handle, max_attempts=1)])
+    subscribers = Policies(emit, [policy(handle, max_attempts=1)])
     emit.create("acc-1")
     subscribers.catch_up()
     (letter,) = subscribers.dead_letters()
@@ -218,7 +218,7 @@ def test_a_dead_letter_retry_cut_off_by_the_database_counts_no_attempt(
 
 
 def test_a_group_commit_on_a_frozen_server_lets_every_waiting_command_go(
-    library: tuple[Emit[Any, Any, Any], Subscribers], pg_proxy: FaultProxy
+    library: tuple[Emit[Any, Any, Any], Policies], pg_proxy: FaultProxy
 ) -> None:
     emit, _ = library
     for n in range(8):

@@ -304,6 +304,26 @@ def test_projections_are_refused_on_a_store_without_sql() -> None:
         Emit(account, store=InMemoryEventStore(), projections=[balance_projection])
 
 
+def test_a_renamed_projection_takes_its_old_checkpoint_over(database_url: str) -> None:
+    emit = open_emit(database_url, balance_projection)
+    emit.create("acc-1")
+    emit.handle_command("acc-1", Deposit(10))
+    emit.close()
+    renamed = Projection(
+        "account_balances", [balances], project_balance, renamed_from=["old", "balances"]
+    )
+
+    emit = open_emit(database_url, renamed)  # installs it: no replay over its own rows
+    emit.handle_command("acc-1", Deposit(5))
+
+    assert model(emit) == {"acc-1": (15, 2, True)}
+    head = emit.store.head_position()
+    assert emit.metrics().subscriber_lag == {"account_balances": 0}
+    assert emit.projections.rebuild("account_balances") == head
+    assert model(emit) == {"acc-1": (15, 2, True)}
+    emit.close()
+
+
 def test_projections_need_unique_names_and_known_names_to_rebuild(sqlite_url: str) -> None:
     with pytest.raises(ValueError, match="unique"):
         open_emit(sqlite_url, balance_projection, balance_projection)

@@ -1,4 +1,4 @@
-"""The runners' locks (emit/runner_locks.py): one holder per policy and database, gone with the
+"""The runners' locks (emit/subscribers/locks.py): one holder per policy and database, gone with the
 holder's connection or process, and never shared between schemas of one PostgreSQL database."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from emit import make_engine
-from emit.runner_locks import RunnerLocks
+from emit.subscribers.locks import RunnerLocks
 
 
 @pytest.fixture

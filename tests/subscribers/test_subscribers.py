@@ -1,4 +1,4 @@
-"""Policies under `Subscribers`: order, retries, dead letters, crashes, leases, the ops view."""
+"""Policies run by `Policies`: order, retries, dead letters, crashes, leases, the ops view."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from emit import (
     RecordedEvent,
     SqlEventStore,
     StorageError,
-    Subscribers,
     UnknownSubscriber,
     create_schema,
 )
-from emit.checkpoints import Checkpoints, LeaseLost
-from emit.dead_letters import DeadLetters
+from emit.subscribers import Policies
+from emit.subscribers.checkpoints import Checkpoints, LeaseLost
+from emit.subscribers.dead_letters import DeadLetters
 from tests.account import Account, Deposit, Deposited, Withdraw, Withdrawn, account
 from tests.balances import balance_projection
 
@@ -108,7 +108,7 @@ def test_a_policy_sees_every_event_once_in_position_order(emit: AccountEmit) -> 
         seen.append(recorded.position)
         write_effect(connection, recorded)
 
-    subscribers = Subscribers(emit, [policy(handle)])
+    subscribers = Policies(emit, [policy(handle)])
     deposits(emit, 1, 2, 3)
     deposits(emit, 4, account_id="acc-2")
 
@@ -136,7 +136,7 @@ def test_a_policy_failing_twice_then_succeeding_is_retried_and_its_effect_happen
             states.append((status.state, status.attempts, status.last_error))
         write_effect(connection, recorded)
 
-    subscribers = Subscribers(emit, [policy(flaky)])
+    subscribers = Policies(emit, [policy(flaky)])
     deposits(emit, 1, 2)
 
     subscribers.catch_up()
@@ -159,13 +159,13 @@ def fails_on_13(broken: list[bool]) -> Handle:
 
 
 def test_a_policy_that_always_fails_parks_a_dead_letter_and_goes_on(emit: AccountEmit) -> None:
-    subscribers = Subscribers(emit, [policy(fails_on_13([True]), max_attempts=3)])
+    subscribers = Policies(emit, [policy(fails_on_13([True]), max_attempts=3)])
     deposits(emit, 1, 13, 2, 3)
 
     subscribers.catch_up()
 
     letter = subscribers.dead_letters()[0]
-    assert (letter.subscriber, letter.position, letter.aggregate_id, letter.version) == (
+    assert (letter.policy, letter.position, letter.aggregate_id, letter.version) == (
         "effects",
         3,
         "acc-1",
@@ -181,7 +181,7 @@ def test_a_policy_that_always_fails_parks_a_dead_letter_and_goes_on(emit: Accoun
 
 def test_a_dead_letter_retried_after_the_fix_is_processed_once(emit: AccountEmit) -> None:
     broken = [True]
-    subscribers = Subscribers(emit, [policy(fails_on_13(broken), max_attempts=2)])
+    subscribers = Policies(emit, [policy(fails_on_13(broken), max_attempts=2)])
     deposits(emit, 13, 1)
     subscribers.catch_up()
     letter = subscribers.dead_letters()[0]
@@ -202,7 +202,7 @@ def test_a_dead_letter_retried_after_the_fix_is_processed_once(emit: AccountEmit
 
 
 def test_a_skipped_dead_letter_is_dropped_without_being_handled(emit: AccountEmit) -> None:
-    subscribers = Subscribers(emit, [policy(fails_on_13([True]), max_attempts=1)])
+    subscribers = Policies(emit, [policy(fails_on_13([True]), max_attempts=1)])
     deposits(emit, 13)
     subscribers.catch_up()
     letter = subscribers.dead_letters()[0]
@@ -217,7 +217,7 @@ def test_a_skipped_dead_letter_is_dropped_without_being_handled(emit: AccountEmi
 
 
 def test_a_dead_letter_being_retried_elsewhere_is_left_alone(emit: AccountEmit) -> None:
-    subscribers = Subscribers(emit, [policy(fails_on_13([True]), max_attempts=1)])
+    subscribers = Policies(emit, [policy(fails_on_13([True]), max_attempts=1)])
     deposits(emit, 13)
     subscribers.catch_up()
     letter = subscribers.dead_letters()[0]
@@ -231,10 +231,10 @@ def test_a_dead_letter_being_retried_elsewhere_is_left_alone(emit: AccountEmit) 
 
 
 def test_dead_letters_of_a_policy_this_runner_lacks_cannot_be_retried(emit: AccountEmit) -> None:
-    Subscribers(emit, [policy(fails_on_13([True]), max_attempts=1)]).catch_up()
+    Policies(emit, [policy(fails_on_13([True]), max_attempts=1)]).catch_up()
     deposits(emit, 13)
-    Subscribers(emit, [policy(fails_on_13([True]), max_attempts=1)]).catch_up()
-    other = Subscribers(emit, [Policy("other", write_effect)])
+    Policies(emit, [policy(fails_on_13([True]), max_attempts=1)]).catch_up()
+    other = Policies(emit, [Policy("other", write_effect)])
     (letter,) = other.dead_letters()
 
     with pytest.raises(UnknownSubscriber, match="no policy named 'effects'; known: 'other'"):
@@ -247,7 +247,7 @@ def test_a_policy_is_given_only_the_event_types_it_wants(emit: AccountEmit) -> N
     def handle(connection: sa.Connection, recorded: RecordedEvent[Any]) -> None:
         seen.append(type(recorded.event).__name__)
 
-    subscribers = Subscribers(emit, [Policy("deposits", handle, types=[Deposited])])
+    subscribers = Policies(emit, [Policy("deposits", handle, types=[Deposited])])
     deposits(emit, 1, 2)
     deposits(emit, account_id="acc-2")
 
@@ -272,7 +272,7 @@ def test_the_runner_wakes_when_its_emit_appends_and_polls_for_other_writers(
     make_emit: Callable[[], AccountEmit],
 ) -> None:
     emit, other = make_emit(), make_emit()
-    runner = Subscribers(emit, [policy()], poll_interval=0.5)
+    runner = Policies(emit, [policy()], poll_interval=0.5)
     runner.install()  # here, not in the runner's thread: the test reads the table at once
     with runner as subscribers:
         deposits(emit, 1)
@@ -295,19 +295,19 @@ def test_the_runner_sleeps_through_events_no_policy_wants(
     policy wants wait for the next poll (or the next wanted event), which moves past them."""
     rounds: list[float] = []
     rested = threading.Event()
-    work = Subscribers._work
+    work = Policies._work
 
-    def counted(self: Subscribers) -> float:
+    def counted(self: Policies) -> float:
         wait = work(self)
         rounds.append(wait)
         rested.set()
         return wait
 
-    monkeypatch.setattr(Subscribers, "_work", counted)
+    monkeypatch.setattr(Policies, "_work", counted)
     emit = make_emit()
     emit.create("acc-1")
     withdrawals = policy(types=[Withdrawn])
-    with Subscribers(emit, [withdrawals], poll_interval=60.0) as subscribers:
+    with Policies(emit, [withdrawals], poll_interval=60.0) as subscribers:
         assert rested.wait(10)  # the first round is done: the runner sleeps until woken
         deposits(emit, 1, 2, 3)  # not wanted: no round
         emit.handle_command("acc-1", Withdraw(1))  # wanted: one round, past all of them
@@ -337,10 +337,10 @@ def test_a_crash_between_handling_and_checkpoint_loses_and_duplicates_nothing(
 
     monkeypatch.setattr(Checkpoints, "advance", advance_then_die)
     with pytest.raises(Crash):
-        Subscribers(emit, [policy()], lease_ttl=0.2).catch_up()
+        Policies(emit, [policy()], lease_ttl=0.2).catch_up()
     assert effect_counts(emit) == once_each(emit, range(1, 3))
 
-    Subscribers(emit, [policy()]).catch_up()
+    Policies(emit, [policy()]).catch_up()
 
     assert effect_counts(emit) == once_each(emit)
 
@@ -358,7 +358,7 @@ def run_killable_runner(url: str, hang_at: int, hanging: Any) -> None:
 
     Checkpoints.advance = advance_then_hang  # type: ignore[method-assign]
     emit: AccountEmit = Emit(account, store=SqlEventStore(url), observers=[])
-    Subscribers(emit, [policy()], poll_interval=0.01, lease_ttl=0.5).start()
+    Policies(emit, [policy()], poll_interval=0.01, lease_ttl=0.5).start()
     time.sleep(3600)
 
 
@@ -379,7 +379,7 @@ def test_a_killed_runner_process_loses_and_duplicates_nothing(
         runner.join(10)
     assert effect_counts(emit) == once_each(emit, range(1, 20))
 
-    Subscribers(emit, [policy()]).catch_up()  # takes over once the dead runner's lease expires
+    Policies(emit, [policy()]).catch_up()  # takes over once the dead runner's lease expires
 
     assert effect_counts(emit) == once_each(emit)
 
@@ -410,7 +410,7 @@ def test_two_runners_never_handle_one_policy_at_once(
     # Handovers below go through stop(), which gives the lease up at once; the lease's expiry
     # only matters for a runner that dies, so it is long enough here for a loaded machine.
     runners = [
-        Subscribers(make_emit(), [policy(handle_as(n))], poll_interval=0.01, lease_ttl=5, owner=n)
+        Policies(make_emit(), [policy(handle_as(n))], poll_interval=0.01, lease_ttl=5, owner=n)
         for n in ("a", "b")
     ]
     for runner in runners:
@@ -436,7 +436,7 @@ def test_two_runners_never_handle_one_policy_at_once(
 
 
 def test_a_lease_expires_and_a_runner_that_lost_it_cannot_commit(emit: AccountEmit) -> None:
-    Subscribers(emit, [policy()]).install()  # makes the policy's checkpoint
+    Policies(emit, [policy()]).install()  # makes the policy's checkpoint
     checkpoints = Checkpoints(engine_of(emit))
     assert checkpoints.acquire("effects", "frozen", ttl=0.2) is not None
     assert checkpoints.acquire("effects", "other", ttl=5) is None  # not yet expired
@@ -453,7 +453,7 @@ def test_status_lists_projections_and_policies_with_their_lag(sqlite_url: str) -
     emit: AccountEmit = Emit(
         account, store=SqlEventStore(sqlite_url), projections=[balance_projection], observers=[]
     )
-    subscribers = Subscribers(emit, [policy()])
+    subscribers = Policies(emit, [policy()])
     subscribers.install()
     deposits(emit, 1, 2)
 
@@ -472,7 +472,7 @@ def test_status_lists_projections_and_policies_with_their_lag(sqlite_url: str) -
 
 def test_making_subscribers_does_no_io_until_they_are_installed(sqlite_url: str) -> None:
     emit: AccountEmit = Emit(account, store=SqlEventStore(sqlite_url, create=False))
-    subscribers = Subscribers(emit, [policy()])  # the database has no tables yet
+    subscribers = Policies(emit, [policy()])  # the database has no tables yet
     emit.store.engine.dispose()  # type: ignore[attr-defined]
 
     create_schema(engine_of(emit))
@@ -486,16 +486,16 @@ def test_making_subscribers_does_no_io_until_they_are_installed(sqlite_url: str)
 
 def test_subscribers_need_sql_and_names_of_their_own(sqlite_url: str) -> None:
     with pytest.raises(TypeError, match="need a SqlEventStore"):
-        Subscribers(Emit(account, store=InMemoryEventStore()), [policy()])
+        Policies(Emit(account, store=InMemoryEventStore()), [policy()])
     emit: AccountEmit = Emit(
         account, store=SqlEventStore(sqlite_url), projections=[balance_projection]
     )
     with pytest.raises(ValueError, match="unique"):
-        Subscribers(emit, [Policy("balances", write_effect)])
+        Policies(emit, [Policy("balances", write_effect)])
     with pytest.raises(ValueError, match="unique"):
-        Subscribers(emit, [policy(), policy()])
+        Policies(emit, [policy(), policy()])
     other: AccountEmit = Emit(account, store=SqlEventStore(sqlite_url))
-    clashing = Subscribers(other, [Policy("balances", write_effect)])
+    clashing = Policies(other, [Policy("balances", write_effect)])
     with pytest.raises(ValueError, match=r"\['balances'\] belong to projections"):
         clashing.install()
     emit.close()
@@ -504,7 +504,7 @@ def test_subscribers_need_sql_and_names_of_their_own(sqlite_url: str) -> None:
 def test_a_broken_database_surfaces_as_storage_errors_that_say_what_failed(
     emit: AccountEmit,
 ) -> None:
-    subscribers = Subscribers(emit, [policy(lambda connection, event: 1 / 0)])
+    subscribers = Policies(emit, [policy(lambda connection, event: 1 / 0)])
     deposits(emit, 5)
     subscribers.catch_up()
     letter = subscribers.dead_letters()[0]
@@ -530,7 +530,7 @@ def test_a_runner_whose_store_is_closed_under_it_ends_quietly(
     """A closed store never comes back: the runner ends instead of logging a failure every
     poll for as long as the process lives."""
     emit = make_emit()
-    runner = Subscribers(emit, [policy()], poll_interval=0.05)
+    runner = Policies(emit, [policy()], poll_interval=0.05)
     runner.start()
     deposits(emit, 1)
     emit.close()

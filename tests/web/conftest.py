@@ -36,9 +36,9 @@ def make_app(store_url: str, **config: Any) -> Flask:
             "EMIT_STORE_URL": store_url,
             "WTF_CSRF_ENABLED": False,
             "CARTS_PER_PAGE": 20,
-            # Tests run the policies themselves (`get_subscribers(app).catch_up()`), when they
+            # Tests run the policies themselves (`get_policies(app).catch_up()`), when they
             # want them: no background thread per test app.
-            "EMIT_RUN_SUBSCRIBERS": False,
+            "EMIT_RUN_POLICIES": False,
             "RECEIPTS_FIRST_RETRY_WAIT": 0.001,
             # Tests post far faster than people: the limits stay on, far out of their way
             # (test_limits.py turns them down).

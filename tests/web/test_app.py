@@ -94,6 +94,39 @@ def test_times_read_as_a_person_would_say_them() -> None:
     assert utc(now) == "27 Nov 2025, 09:45 UTC"
 
 
+def test_renamed_settings_are_read_under_their_old_names_with_a_warning(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    old = {"EMIT_RUN_SUBSCRIBERS": False, "EMIT_SUBSCRIBERS_POLL_INTERVAL": 0.5}
+    app = create_app({"EMIT_STORE_URL": sqlite_url, **old})
+    assert (app.config["EMIT_RUN_POLICIES"], app.config["EMIT_POLICIES_POLL_INTERVAL"]) == (
+        False,
+        0.5,
+    )
+    warned = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert warned == [
+        "Setting EMIT_RUN_SUBSCRIBERS is deprecated: call it EMIT_RUN_POLICIES.",
+        "Setting EMIT_SUBSCRIBERS_POLL_INTERVAL is deprecated: call it "
+        "EMIT_POLICIES_POLL_INTERVAL.",
+    ]
+    get_emit(app).close()
+    caplog.clear()
+
+    both = create_app({"EMIT_STORE_URL": sqlite_url, "EMIT_RUN_POLICIES": True, **old})
+    assert both.config["EMIT_RUN_POLICIES"] is True  # the new name wins
+    assert "(ignored: EMIT_RUN_POLICIES is set)" in caplog.text
+    get_emit(both).close()
+    caplog.clear()
+
+    plain = create_app({"EMIT_STORE_URL": sqlite_url})
+    assert (plain.config["EMIT_RUN_POLICIES"], plain.config["EMIT_POLICIES_POLL_INTERVAL"]) == (
+        True,
+        1.0,
+    )
+    assert "deprecated" not in caplog.text
+    get_emit(plain).close()
+
+
 def test_the_example_config_documents_real_settings() -> None:
     example = (ROOT / "instance" / "config.example.py").read_text()
     names = set(re.findall(r"^#?\s*([A-Z][A-Z_]+) = ", example, flags=re.MULTILINE))

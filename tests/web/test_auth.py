@@ -17,7 +17,7 @@ from tests.web.conftest import HTMX, OPERATOR, PASSWORD, add_operator, make_app,
 from tests.web.html import element
 from webapp import operators
 from webapp.auth import safe_next
-from webapp.db import CartEmit, get_emit, get_engine, get_subscribers
+from webapp.db import CartEmit, get_emit, get_engine, get_policies
 from webapp.receipts import find_receipt, jam_printer, printer_jammed
 
 
@@ -27,8 +27,8 @@ def parked(app: Flask, emit: CartEmit) -> int:
     emit.create("cart-1")
     emit.handle_command("cart-1", AddItem("BEAN-250", 2))
     emit.handle_command("cart-1", CheckOut())
-    get_subscribers(app).catch_up()
-    (letter,) = get_subscribers(app).dead_letters()
+    get_policies(app).catch_up()
+    (letter,) = get_policies(app).dead_letters()
     return letter.id
 
 
@@ -103,7 +103,7 @@ def test_every_action_refuses_an_anonymous_post_and_changes_nothing(
         else:
             assert "<h1" in response.text  # a whole page that says so, and leads on
             assert 'href="/sign-in"' in element(response.text, "error-sign-in")
-    assert [letter.id for letter in get_subscribers(app).dead_letters()] == [letter_id]
+    assert [letter.id for letter in get_policies(app).dead_letters()] == [letter_id]
     assert printer_jammed(get_engine(app))
     assert "cart-1" in emit.pool
     assert find_receipt(get_engine(app), "cart-1") is None
@@ -151,7 +151,7 @@ def test_an_operator_signs_in_and_can_use_every_action(
     assert "Traceback" in client.get(f"/ops/dead-letters/{letter_id}").text
     statuses = [client.post(url, data=data).status_code for url, data in actions(letter_id)]
     assert statuses == [303, 303, 404, 303]  # the retry handled it, so nothing left to skip
-    assert get_subscribers(app).dead_letters() == []
+    assert get_policies(app).dead_letters() == []
     assert find_receipt(get_engine(app), "cart-1") is not None
     assert "cart-1" not in emit.pool
     assert not printer_jammed(get_engine(app))

@@ -211,20 +211,20 @@ def test_an_expired_session_is_explained_at_the_top(page: Page, live_server: Liv
 def ops_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app with its policies running in the background, fast retries and a fast refresh."""
     from tests.web.conftest import add_operator, make_app
-    from webapp.db import get_emit, get_subscribers
+    from webapp.db import get_emit, get_policies
 
     store = tmp_path_factory.mktemp("ops") / "emit.sqlite3"
     app = make_app(
         f"sqlite:///{store}",
-        EMIT_RUN_SUBSCRIBERS=True,
-        EMIT_SUBSCRIBERS_POLL_INTERVAL=0.1,
+        EMIT_RUN_POLICIES=True,
+        EMIT_POLICIES_POLL_INTERVAL=0.1,
         RECEIPTS_FIRST_RETRY_WAIT=0.05,
         OPS_REFRESH_SECONDS=1,
     )
     add_operator(app)
     with LiveServer(app) as server:
         yield server
-    get_subscribers(app).stop()
+    get_policies(app).stop()
     get_emit(app).close()
 
 

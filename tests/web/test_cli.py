@@ -201,7 +201,7 @@ def test_init_db_installs_the_read_models_over_existing_events(sqlite_url: str) 
     with Emit(cart_decider, store=SqlEventStore(sqlite_url)) as before:  # no read models yet
         before.create("cart-old")
         before.handle_command("cart-old", AddItem("BEAN-1K", 2))
-    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url, "EMIT_RUN_SUBSCRIBERS": False})
+    app = create_app({"TESTING": True, "EMIT_STORE_URL": sqlite_url, "EMIT_RUN_POLICIES": False})
     try:
         assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
         client = app.test_client()
@@ -213,7 +213,7 @@ def test_init_db_installs_the_read_models_over_existing_events(sqlite_url: str) 
 def test_emit_status_lists_projections_and_policies(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["emit", "status"])
     assert result.exit_code == 0, result.output
-    assert "cart_list (projection): up to date, at 0 of 0 (lag 0), 0 dead letters" in result.output
+    assert "carts (projection): up to date, at 0 of 0 (lag 0), 0 dead letters" in result.output
     assert "receipts (policy): stopped" in result.output
 
 
@@ -222,19 +222,19 @@ def test_emit_rebuild_replays_a_read_model_with_a_progress_bar(
 ) -> None:
     runner.invoke(args=["seed-demo"])
     head = get_emit(app).store.head_position()
-    result = runner.invoke(args=["emit", "rebuild", "cart_list"])
+    result = runner.invoke(args=["emit", "rebuild", "carts"])
     assert result.exit_code == 0, result.output
-    assert "Rebuilding cart_list" in result.output
-    assert f"Rebuilt cart_list from {head} events." in result.output
+    assert "Rebuilding carts" in result.output
+    assert f"Rebuilt carts from {head} events." in result.output
 
     unknown = runner.invoke(args=["emit", "rebuild", "nope"])
     assert unknown.exit_code == 1
-    assert "There is no projection named 'nope'; known: 'cart_list', 'best_sellers'." in (
+    assert "There is no projection named 'nope'; known: 'carts', 'best_sellers'." in (
         unknown.output
     )
 
 
-def test_emit_run_subscribers_once_then_dead_letters_retry_and_skip(
+def test_emit_run_policies_once_then_dead_letters_retry_and_skip(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
     from webapp.db import get_engine
@@ -242,7 +242,7 @@ def test_emit_run_subscribers_once_then_dead_letters_retry_and_skip(
 
     jam_printer(get_engine(app), True)
     runner.invoke(args=["seed-demo"])  # two demo carts are checked out
-    result = runner.invoke(args=["emit", "run-subscribers", "--once"])
+    result = runner.invoke(args=["emit", "run-policies", "--once"])
     assert result.exit_code == 0, result.output
     assert "Caught up: 2 events handled." in result.output
 
@@ -263,3 +263,16 @@ def test_emit_run_subscribers_once_then_dead_letters_retry_and_skip(
     missing = runner.invoke(args=["emit", "skip", str(ids[1])])
     assert missing.exit_code == 1
     assert f"There is no dead letter {ids[1]}" in missing.output
+
+
+def test_emit_run_subscribers_is_run_policies_under_its_old_name(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    runner.invoke(args=["seed-demo"])
+    result = runner.invoke(args=["emit", "run-subscribers", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Caught up: 2 events handled." in result.stdout
+    assert "`emit run-subscribers` is deprecated: call it `emit run-policies`." in result.stderr
+    listed = runner.invoke(args=["emit", "--help"]).output
+    assert "run-policies" in listed
+    assert "run-subscribers" not in listed  # hidden: old scripts work, new readers never see it

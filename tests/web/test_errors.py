@@ -188,7 +188,7 @@ def app_without_tables(sqlite_url: str) -> Iterator[Flask]:
             "TESTING": True,
             "EMIT_STORE_URL": sqlite_url,
             "WTF_CSRF_ENABLED": False,
-            "EMIT_RUN_SUBSCRIBERS": False,
+            "EMIT_RUN_POLICIES": False,
         }
     )
     yield app

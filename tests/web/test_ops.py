@@ -11,11 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from emit import Emit
-from emit.dead_letters import DeadLetters
+from emit.subscribers.dead_letters import DeadLetters
 from shop.cart import AddItem, CheckOut
 from tests.web.conftest import HTMX, add_operator, open_cart, sign_in
 from tests.web.html import element
-from webapp.db import CartEmit, get_engine, get_subscribers
+from webapp.db import CartEmit, get_engine, get_policies
 from webapp.receipts import find_receipt, jam_printer, receipts
 
 
@@ -42,8 +42,8 @@ def parked(app: Flask, emit: CartEmit) -> int:
     """Check a cart out with the printer jammed, until its receipt is a dead letter; its id."""
     jam_printer(get_engine(app), True)
     checked_out(emit)
-    get_subscribers(app).catch_up()
-    (letter,) = get_subscribers(app).dead_letters()
+    get_policies(app).catch_up()
+    (letter,) = get_policies(app).dead_letters()
     return letter.id
 
 
@@ -58,8 +58,8 @@ def test_a_checkout_gets_one_receipt_once_the_policy_has_run(
     assert "Your receipt is being issued." in pending
     assert f'hx-get="/carts/{cart_id}/receipt" hx-trigger="load delay:2s"' in pending
 
-    get_subscribers(app).catch_up()
-    get_subscribers(app).catch_up()
+    get_policies(app).catch_up()
+    get_policies(app).catch_up()
 
     receipt = find_receipt(get_engine(app), cart_id)
     assert receipt is not None
@@ -79,8 +79,8 @@ def test_with_the_printer_jammed_a_receipt_is_retried_then_parked(
 ) -> None:
     letter_id = parked(app, emit)
 
-    letter = get_subscribers(app).dead_letter(letter_id)
-    assert (letter.subscriber, letter.event_type, letter.aggregate_id) == (
+    letter = get_policies(app).dead_letter(letter_id)
+    assert (letter.policy, letter.event_type, letter.aggregate_id) == (
         "receipts",
         "CartCheckedOut",
         "cart-1",
@@ -89,8 +89,8 @@ def test_with_the_printer_jammed_a_receipt_is_retried_then_parked(
     assert letter.error.startswith("PrinterJammed: The receipt printer is jammed")
     assert find_receipt(get_engine(app), "cart-1") is None
     checked_out(emit, "cart-2")  # later checkouts still go through the policy (and park too)
-    get_subscribers(app).catch_up()
-    assert len(get_subscribers(app).dead_letters()) == 2
+    get_policies(app).catch_up()
+    assert len(get_policies(app).dead_letters()) == 2
 
 
 # --- the operations page ----------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_the_page_shows_subscribers_pool_counters_and_the_switch(
     page = client.get("/ops").text
 
     subscribers = element(page, "ops-subscribers")
-    for name, kind in [("best_sellers", "projection"), ("cart_list", "projection")]:
+    for name, kind in [("best_sellers", "projection"), ("carts", "projection")]:
         row = element(subscribers, f"subscriber-{name}")
         assert kind in row
         assert "up to date" in row
@@ -177,7 +177,7 @@ def test_retrying_a_dead_letter_after_the_fix_issues_the_receipt_once(
     assert "No dead letters" in done.text
     assert receipt_count(app) == 1
     assert client.post(f"/ops/dead-letters/{letter_id}/retry").status_code == 404
-    get_subscribers(app).catch_up()
+    get_policies(app).catch_up()
     assert receipt_count(app) == 1
 
 
@@ -268,8 +268,8 @@ def test_the_runner_starts_with_the_first_request_when_asked(sqlite_url: str) ->
     from tests.web.conftest import make_app
     from webapp.db import get_emit
 
-    app = make_app(sqlite_url, EMIT_RUN_SUBSCRIBERS=True, EMIT_SUBSCRIBERS_POLL_INTERVAL=0.05)
-    subscribers = get_subscribers(app)
+    app = make_app(sqlite_url, EMIT_RUN_POLICIES=True, EMIT_POLICIES_POLL_INTERVAL=0.05)
+    subscribers = get_policies(app)
     try:
         assert not subscribers.running  # making the app started nothing
         client = app.test_client()

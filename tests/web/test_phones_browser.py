@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from shop.cart import AddItem, CheckOut
 from tests.web.conftest import OPERATOR, PASSWORD, add_operator
 from tests.web.test_browser import sign_in_on
-from webapp.db import get_emit, get_engine, get_subscribers
+from webapp.db import get_emit, get_engine, get_policies
 from webapp.demo import seed
 from webapp.live_server import LiveServer
 from webapp.receipts import jam_printer
@@ -36,7 +36,7 @@ def shop(live_server: LiveServer) -> LiveServer:
     app = live_server.app
     emit = get_emit(app)
     seed(emit)
-    get_subscribers(app).catch_up()  # the demo's receipts
+    get_policies(app).catch_up()  # the demo's receipts
     emit.create(LONG_ID)
     for sku in ["BEAN-250", "TEA-CHAI", "MUG-TRVL", "FILT-100"]:
         emit.handle_command(LONG_ID, AddItem(sku, 2))
@@ -44,7 +44,7 @@ def shop(live_server: LiveServer) -> LiveServer:
     emit.create(PARKED_ID)
     emit.handle_command(PARKED_ID, AddItem("TEA-CHAI", 2))
     emit.handle_command(PARKED_ID, CheckOut())
-    get_subscribers(app).catch_up()
+    get_policies(app).catch_up()
     add_operator(app)
     return live_server
 

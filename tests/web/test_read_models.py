@@ -11,12 +11,19 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emit import AggregateAlreadyExists, AggregateNotFound, CommandRejected, Emit, SqlEventStore
+from emit import (
+    AggregateAlreadyExists,
+    AggregateNotFound,
+    CommandRejected,
+    Emit,
+    Projection,
+    SqlEventStore,
+)
 from shop.cart import AddItem, CartCommand, ChangeQuantity, CheckOut, RemoveLine, cart_decider
 from shop.catalog import CATALOG
 from webapp.db import CartEmit
 from webapp.queries import ProjectedCartQueries, ReplayedCartQueries
-from webapp.read_models import PROJECTIONS
+from webapp.read_models import PROJECTIONS, best_sellers, carts, project_carts
 
 SKUS = [p.sku for p in CATALOG[:4]]
 
@@ -95,3 +102,21 @@ def test_after_concurrent_shoppers_the_read_models_match_the_events(database_url
     assert_read_models_match_the_events(emits[1])
     for emit in emits:
         emit.close()
+
+
+def test_a_store_whose_carts_projection_was_cart_list_carries_on_under_the_new_name(
+    sqlite_url: str,
+) -> None:
+    before = Projection("cart_list", [carts], project_carts)  # as it was called until 2026-12-03
+    old: CartEmit = Emit(
+        cart_decider, store=SqlEventStore(sqlite_url), projections=[before, best_sellers]
+    )
+    run([old], [(0, 1, AddItem(SKUS[0], 2)), (0, 2, AddItem(SKUS[1], 1)), (0, 1, CheckOut())])
+    old.close()
+
+    emit = open_emit(sqlite_url)  # installs `carts`: it takes `cart_list`'s checkpoint over
+    run([emit], [(0, 2, AddItem(SKUS[2], 3))])
+
+    assert emit.metrics().subscriber_lag == {"best_sellers": 0, "carts": 0}  # no `cart_list`
+    assert_read_models_match_the_events(emit)
+    emit.close()

@@ -1,5 +1,5 @@
 """A policy runner process killed with -9 while it works is replaced within seconds by another
-runner, not after its lease (30 s): its lock dies with it (emit/runner_locks.py). No receipt
+runner, not after its lease (30 s): its lock dies with it (emit/subscribers/locks.py). No receipt
 is lost or issued twice."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from shop.cart import AddItem, CheckOut
 from tests.web.conftest import make_app
-from webapp.db import get_emit, get_engine, get_subscribers
+from webapp.db import get_emit, get_engine, get_policies
 from webapp.receipts import receipts
 
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -52,12 +52,12 @@ def test_a_killed_runner_is_replaced_within_seconds(database_url: str) -> None:
 
     environment = {**os.environ, "FLASK_EMIT_STORE_URL": database_url, "FLASK_SECRET_KEY": "k"}
     runner = subprocess.Popen(
-        [FLASK, "--app", "webapp", "emit", "run-subscribers"],
+        [FLASK, "--app", "webapp", "emit", "run-policies"],
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    other = get_subscribers(app)  # another runner, ready to take over
+    other = get_policies(app)  # another runner, ready to take over
     try:
         check_out_carts(5)
         wait_until(lambda: receipt_count(engine) >= 5, timeout=20)

@@ -30,7 +30,7 @@ from tests.web.conftest import (
     sign_in,
 )
 from webapp import create_app
-from webapp.db import get_emit, get_engine, get_subscribers
+from webapp.db import get_emit, get_engine, get_policies
 
 TIMEOUT = 1.0
 # A request on a frozen database waits for one step of its own: a new connection (psycopg
@@ -122,7 +122,7 @@ def pg_app(pg_proxy: FaultProxy) -> Iterator[Flask]:
     for cart_id in OPEN_CARTS.values():
         emit.create(cart_id)
         emit.handle_command(cart_id, AddItem("BEAN-250"))
-    get_subscribers(app).catch_up()
+    get_policies(app).catch_up()
     add_operator(app)
     operator = app.test_client()
     assert sign_in(operator).status_code == 303
@@ -230,7 +230,7 @@ def app_on(database: Path, url: str | None = None) -> Flask:
             "SECRET_KEY": "test",
             "EMIT_STORE_URL": url or f"sqlite:///{database}",
             "WTF_CSRF_ENABLED": False,
-            "EMIT_RUN_SUBSCRIBERS": False,
+            "EMIT_RUN_POLICIES": False,
         }
     )
 

@@ -11,22 +11,23 @@ left behind by a crashed process expires.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from emit.checkpoints import database_clock, now, utc
 from emit.errors import DeadLetterBusy, DeadLetterNotFound
 from emit.sql import MAX_ID_LENGTH, metadata, write_connection
 from emit.store import StoredEvent
+from emit.subscribers.checkpoints import database_clock, now, utc
 
 dead_letters = sa.Table(
     "emit_dead_letters",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("subscriber", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("policy", sa.String(MAX_ID_LENGTH), nullable=False),
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("aggregate_id", sa.String(MAX_ID_LENGTH), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
@@ -37,21 +38,29 @@ dead_letters = sa.Table(
     sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("claimed_by", sa.String(MAX_ID_LENGTH)),
     sa.Column("claimed_until", sa.Float),  # seconds since 1970 by the database's clock
-    sa.UniqueConstraint("subscriber", "position", name="emit_dead_letters_subscriber_position"),
+    sa.UniqueConstraint("policy", "position", name="emit_dead_letters_policy_position"),
     # Ids are never reused (PostgreSQL's sequence never does): a stale page's Retry or Skip
     # names a dead letter that is gone, never another one. Files from before are upgraded by
     # `create_schema`.
     sqlite_autoincrement=True,
+    # `policy` was called `subscriber` until 2026-12-03: `create_schema` renames it (and the
+    # unique constraint) in a database made before.
+    info={
+        "renamed_columns": {"subscriber": "policy"},
+        "renamed_constraints": {
+            "emit_dead_letters_subscriber_position": "emit_dead_letters_policy_position"
+        },
+    },
 )
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    """An event policy `subscriber` gave up on: where it is, what went wrong, how often.
+    """An event `policy` gave up on: where it is, what went wrong, how often.
     `being_retried` is true while someone's retry holds it."""
 
     id: int
-    subscriber: str
+    policy: str
     position: int
     aggregate_id: str
     version: int
@@ -61,6 +70,16 @@ class DeadLetter:
     attempts: int
     failed_at: datetime
     being_retried: bool
+
+    @property
+    def subscriber(self) -> str:
+        """Deprecated: the old name of `policy`."""
+        warnings.warn(
+            "DeadLetter.subscriber is deprecated; use DeadLetter.policy.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.policy
 
 
 class DeadLetters:
@@ -76,7 +95,7 @@ class DeadLetters:
         claimed = sa.and_(d.claimed_by.is_not(None), d.claimed_until > self._clock)
         return sa.select(
             d.id,
-            d.subscriber,
+            d.policy,
             d.position,
             d.aggregate_id,
             d.version,
@@ -91,7 +110,7 @@ class DeadLetters:
     def park(
         self,
         connection: sa.Connection,
-        subscriber: str,
+        policy: str,
         event: StoredEvent,
         *,
         error: str,
@@ -100,7 +119,7 @@ class DeadLetters:
     ) -> None:
         connection.execute(
             sa.insert(dead_letters).values(
-                subscriber=subscriber,
+                policy=policy,
                 position=event.position,
                 aggregate_id=event.stream_id,
                 version=event.version,
@@ -112,19 +131,19 @@ class DeadLetters:
             )
         )
 
-    def read(self, *, subscriber: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        """Dead letters in order of subscriber and position; of one subscriber if given."""
-        query = self._select().order_by(dead_letters.c.subscriber, dead_letters.c.position)
-        if subscriber is not None:
-            query = query.where(dead_letters.c.subscriber == subscriber)
+    def read(self, *, policy: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters in order of policy and position; of one policy if given."""
+        query = self._select().order_by(dead_letters.c.policy, dead_letters.c.position)
+        if policy is not None:
+            query = query.where(dead_letters.c.policy == policy)
         with self.engine.connect() as connection:
             rows = connection.execute(query.limit(limit)).all()
         return [_dead_letter(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
-        """How many dead letters each subscriber has (subscribers with none are left out)."""
+        """How many dead letters each policy has (policies with none are left out)."""
         d = dead_letters.c
-        query = sa.select(d.subscriber, sa.func.count()).group_by(d.subscriber)
+        query = sa.select(d.policy, sa.func.count()).group_by(d.policy)
         with self.engine.connect() as connection:
             return {name: int(count) for name, count in connection.execute(query).all()}
 
@@ -217,7 +236,7 @@ class DeadLetters:
 def _dead_letter(row: Any) -> DeadLetter:
     return DeadLetter(
         id=int(row[0]),
-        subscriber=row[1],
+        policy=row[1],
         position=int(row[2]),
         aggregate_id=row[3],
         version=int(row[4]),

@@ -1,9 +1,9 @@
 """Policies: what should happen after an event is committed ("when a cart is checked out, issue
 a receipt").
 
-A policy is a name and `handle(connection, event)`. `Subscribers` (emit/subscribers.py) runs it
-on every event of the store, in position order, after the event's commit, from a checkpoint
-kept in the same database. `handle` may:
+A policy is a name and `handle(connection, event)`. `Policies` (runner.py) runs it on every
+event of the store, in position order, after the event's commit, from a checkpoint kept in the
+same database. `handle` may:
 
 - write to the database through `connection` (SQLAlchemy Core). Those writes commit in one
   transaction with the policy's checkpoint: they happen exactly once, even across crashes.
@@ -16,7 +16,7 @@ kept in the same database. `handle` may:
 
 When `handle` raises, the event is tried again after a backoff, up to `max_attempts` tries in
 all; then it is parked as a dead letter and the policy moves on to the next event. Dead letters
-can be retried or skipped later (`Subscribers.retry_dead_letter`, `skip_dead_letter`).
+can be retried or skipped later (`Policies.retry_dead_letter`, `skip_dead_letter`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, write_connection
+from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, storage_errors, write_connection
 
 PROJECTION = "projection"
 POLICY = "policy"
@@ -140,6 +140,11 @@ class Checkpoints:
             rows = connection.execute(self._select().order_by(checkpoints.c.name)).all()
         return [_checkpoint(row) for row in rows]
 
+    def lags(self, head: int) -> dict[str, int]:
+        """How far behind `head` each subscriber is, by name. Raises `StorageError`."""
+        with storage_errors("read the subscribers' checkpoints"):
+            return {c.name: max(0, head - c.position) for c in self.read_all()}
+
     # --- writing -------------------------------------------------------------------------------
 
     def ensure(self, connection: sa.Connection, name: str, kind: str, *, revision: int = 1) -> None:
@@ -159,6 +164,15 @@ class Checkpoints:
             for name in names:
                 self.ensure(connection, name, kind)
             connection.commit()
+
+    def take_over(self, connection: sa.Connection, name: str, old_names: Iterable[str]) -> None:
+        """Rename the first row found of `old_names` to `name` (a renamed subscriber keeps its
+        place), unless `name` has a row already."""
+        c = checkpoints.c
+        for old in old_names:
+            if self.read(connection, name) is not None:
+                return
+            connection.execute(sa.update(checkpoints).where(c.name == old).values(name=name))
 
     def move(self, connection: sa.Connection, name: str, position: int, revision: int) -> None:
         """Set a projection's position and revision, whatever they were (a rebuild)."""
@@ -239,7 +253,7 @@ class Checkpoints:
         """Take or renew the lease of policy `name` for `ttl` seconds: its checkpoint if this
         owner holds it now, None if another runner's lease has not expired.
 
-        `holder_alive` is what the caller knows from the runners' locks (emit/runner_locks.py):
+        `holder_alive` is what the caller knows from the runners' locks (emit/subscribers/locks.py):
         False, no live runner works on the policy, so the lease is taken whoever holds it; True,
         a live runner holds the policy's lock, so the lease is taken only if it expired (that
         runner is frozen); None, nothing is known, so a free or expired lease is taken."""

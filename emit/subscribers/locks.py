@@ -1,7 +1,7 @@
 """Locks that only a live runner can hold: the database or the kernel lets go of them the moment
 the runner's process dies, so another runner can take its policies over at once.
 
-A policy's lease (emit/checkpoints.py) ends `lease_ttl` seconds after its runner stopped
+A policy's lease (emit/subscribers/checkpoints.py) ends `lease_ttl` seconds after its runner stopped
 renewing it: long enough for a slow `handle` to keep it, so far too long a wait after a crash
 (`kill -9`, an out-of-memory kill). Beside each lease a runner therefore holds a lock per
 policy:
@@ -20,6 +20,7 @@ lock or not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -40,6 +41,7 @@ _TRY_LOCK = sa.text(
 _UNLOCK = sa.text(
     "SELECT pg_advisory_unlock(hashtextextended(current_schema() || '/emit-runner/' || :name, 0))"
 )
+_UNLOCK_ALL = sa.text("SELECT pg_advisory_unlock_all()")
 
 
 class RunnerLocks:
@@ -71,11 +73,16 @@ class RunnerLocks:
             self._unlock(name)
 
     def close(self) -> None:
-        """Let go of every lock."""
+        """Let go of every lock: when it returns, another runner can take them."""
         with self._guard:
             for name in list(self._held):
                 if not self._postgres:
                     self._unlock(name)
+            if self._postgres and self._held and self._connection is not None:
+                # The server lets go of a closed session's locks only once it notices the
+                # session is gone, a moment later: let go of them now, while it listens.
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    self._connection.execute(_UNLOCK_ALL)
             self._held.clear()
             self._drop_session()
 

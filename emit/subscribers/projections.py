@@ -14,14 +14,15 @@ projection on every event it appends, inside the append's transaction:
   up to it from the log; one whose `revision` differs from the revision its tables were built by
   has its tables dropped, created again (for a changed schema) and rebuilt from position 0.
 - **Rebuild without a half-built model.** `rebuild` empties and refills the tables inside one
-  transaction that no append can overtake (`SqlEventStore.transaction`). Readers keep seeing
+  transaction that no append can overtake (`TransactionalStore.transaction`). Readers keep seeing
   the old read model until the new one commits, on SQLite (WAL snapshots) as on PostgreSQL
   (MVCC). Appends wait meanwhile, so a rebuild pauses writing for as long as it runs.
 
-Projections need a `SqlEventStore`: their tables live in the same database as the events, so
-one transaction can hold both. (For a unit test, a SQLite file in a temporary folder will do.)
-A projection's `handle` must write only through the connection it is given: it must not send
-commands, and it should not do slow work, since it runs inside the append.
+Projections need a `TransactionalStore` (emit/store.py), such as `SqlEventStore`: their tables
+live in the same database as the events, so one transaction can hold both. (For a unit test,
+a SQLite file in a temporary folder will do.) A projection's `handle` must write only through
+the connection it is given: it must not send commands, and it should not do slow work, since it
+runs inside the append.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from emit.checkpoints import PROJECTION, Checkpoints
 from emit.errors import ProjectionError, ProjectionOutOfDate, UnknownSubscriber
 from emit.recorded import RecordedEvent
-from emit.sql import MAX_ID_LENGTH, SqlEventStore, create_schema, is_driver_error
-from emit.store import EventStore, StoredEvent
+from emit.sql import MAX_ID_LENGTH, create_schema, is_driver_error
+from emit.store import EventStore, StoredEvent, TransactionalStore, need_transactional_store
+from emit.subscribers.checkpoints import PROJECTION, Checkpoints
 
 E = TypeVar("E")
 
@@ -58,6 +59,9 @@ class Projection(Generic[E]):
       from scratch when it next starts.
     - `reset(connection)`: empties the read model before a rebuild; by default every row of
       `tables` is deleted.
+    - `renamed_from`: names it had before. Installing it takes over the checkpoint of the first
+      one found (if it has none of its own yet), so the read model carries on where it was
+      instead of being built again over its own rows.
     """
 
     name: str
@@ -65,6 +69,7 @@ class Projection(Generic[E]):
     handle: Callable[[sa.Connection, RecordedEvent[E]], None]
     revision: int = 1
     reset: Callable[[sa.Connection], None] | None = None
+    renamed_from: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or len(self.name) > MAX_ID_LENGTH:
@@ -91,17 +96,15 @@ class Projections:
         if duplicates:
             raise ValueError(f"Projection names must be unique; repeated: {duplicates}.")
         self._decode = decode
-        self._store: SqlEventStore | None = None
+        self._store: TransactionalStore | None = None
         self._checkpoints: Checkpoints | None = None
         if self._projections:
-            if not isinstance(store, SqlEventStore):
-                raise TypeError(
-                    "Projections write their read models to SQL tables in the append's "
-                    f"transaction, so they need a SqlEventStore, not {type(store).__name__}. "
-                    "For a test, a SQLite file in a temporary folder will do."
-                )
-            self._store = store
-            self._checkpoints = Checkpoints(store.engine)
+            self._store = need_transactional_store(
+                store,
+                "Projections write their read models to SQL tables in the append's transaction",
+                " For a test, a SQLite file in a temporary folder will do.",
+            )
+            self._checkpoints = Checkpoints(self._store.engine)
 
     def __bool__(self) -> bool:
         return bool(self._projections)
@@ -140,6 +143,7 @@ class Projections:
         with store.transaction() as connection:
             last = store.head_position_in(connection)
             for projection in self._projections:
+                checkpoints.take_over(connection, projection.name, projection.renamed_from)
                 checkpoints.ensure(
                     connection, projection.name, PROJECTION, revision=projection.revision
                 )
@@ -230,7 +234,7 @@ class Projections:
                 progress(done, total)
         return done
 
-    def _sql(self) -> tuple[SqlEventStore, Checkpoints]:
+    def _sql(self) -> tuple[TransactionalStore, Checkpoints]:
         assert self._store is not None, "there are no projections"
         assert self._checkpoints is not None
         return self._store, self._checkpoints
