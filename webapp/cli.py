@@ -1,6 +1,6 @@
 """Chores as `flask --app webapp <command>`: create the event store's tables, seed demo carts,
-make operators; and the `emit` group of commands on the store and its subscribers
-(`webapp.emit_cli`)."""
+make operators; and the `emit` group: a cart's history (webapp/history_cli.py) and the
+operators' commands on the subscribers (webapp/operations_cli.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,11 @@ from typing import TextIO
 
 import click
 from flask import Flask
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
-from webapp import operators
+from webapp import history_cli, operations_cli, operators
 from webapp.db import get_emit, get_engine, init_db, store_url
 from webapp.demo import DEMO_CARTS, seed
-from webapp.emit_cli import emit_group
 
 
 @click.command("init-db")
@@ -82,6 +81,15 @@ def create_demo_operator_command() -> None:
         f"{password}\nSign in at /sign-in to use the operations page. Lost it? "
         f"flask --app webapp create-operator {operator.name} --reset"
     )
+
+
+emit_group = AppGroup(
+    "emit",
+    help="The event store: a cart's history, replays and exports; the subscribers "
+    "(projections and policies).",
+)
+for _command in (*history_cli.COMMANDS, *operations_cli.COMMANDS):
+    emit_group.add_command(_command)
 
 
 def init_app(app: Flask) -> None:
