@@ -30,11 +30,11 @@ from emit.errors import (
     ProjectionError,
     ProjectionOutOfDate,
     StorageError,
+    StorageErrorKind,
     UnknownSubscriber,
     VersionOutOfRange,
     WrongExpectedVersion,
 )
-from emit.failures import StorageErrorKind
 from emit.handlers import Handler, LoggingHandler
 from emit.memory import InMemoryEventStore
 from emit.metrics import Metrics, Timing

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, write_connection
+from emit.sql import MAX_ID_LENGTH, dialect_insert, metadata, write_connection
 
 PROJECTION = "projection"
 POLICY = "policy"
@@ -96,7 +96,7 @@ class Checkpoints:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._clock = database_clock(engine)
-        self._insert = _dialect_insert(engine)
+        self._insert = dialect_insert(engine)
         c = checkpoints.c
         bind = sa.bindparam
         # Runs in every append's transaction, once per projection: compiled once, and run on

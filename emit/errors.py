@@ -3,7 +3,17 @@ the aggregate, the projection or policy, the dead letter."""
 
 from __future__ import annotations
 
-from emit.failures import classify
+from enum import StrEnum
+
+
+class StorageErrorKind(StrEnum):
+    """Why the store failed, as far as the driver's error tells."""
+
+    UNREACHABLE = "unreachable"  # no connection: refused, reset, server gone, file missing
+    TIMEOUT = "timeout"  # no answer in time: a statement, a lock, a pooled connection
+    FULL = "full"  # the disk or a quota is full
+    READ_ONLY = "read-only"  # the database takes no writes (a standby, a read-only file)
+    OTHER = "other"
 
 
 class EmitError(Exception):
@@ -164,6 +174,10 @@ class StorageError(EmitError):
         self.operation = operation
         self.aggregate_id = aggregate_id
         self.maybe_stored = maybe_stored
+        # What a driver's words mean is the SQL store's knowledge: imported on first use, so
+        # the core loads no SQL, and only a store failing pays for it.
+        from emit.sql.errors import classify
+
         self.kind = classify(cause)
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")

@@ -48,14 +48,20 @@ from typing import Any
 from emit.checkpoints import POLICY, PROJECTION, Checkpoint, Checkpoints, LeaseLost, now
 from emit.dead_letters import DeadLetter, DeadLetters
 from emit.emit import Emit
-from emit.errors import DeadLetterBusy, PolicyFailed, StorageError, UnknownSubscriber
-from emit.failures import StorageErrorKind, classify
+from emit.errors import (
+    DeadLetterBusy,
+    PolicyFailed,
+    StorageError,
+    StorageErrorKind,
+    UnknownSubscriber,
+)
 from emit.handlers import Handler
 from emit.policies import Policy, describe_error
 from emit.recorded import RecordedEvent
 from emit.runner_locks import RunnerLocks
 from emit.sql import (
     SqlEventStore,
+    classify,
     create_schema,
     is_driver_error,
     storage_errors,

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from emit import Emit, SqlEventStore
 from emit.sql import make_engine
-from emit.sqlite_lock import LockingConnection, lock_path
+from emit.sql.sqlite_lock import LockingConnection, lock_path
 from tests.account import Deposit, account
 
 

@@ -41,9 +41,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from emit.errors import ConcurrencyError, StorageError
-from emit.failures import StorageErrorKind
-from emit.sqlite_lock import LockingConnection
+from emit.errors import ConcurrencyError, StorageError, StorageErrorKind
+from emit.sql.sqlite_lock import LockingConnection
 from emit.store import (
     AppendRequest,
     AppendResult,
@@ -189,7 +188,7 @@ def make_engine(
         return engine
     if url.get_backend_name() != "postgresql":
         return sa.create_engine(url, **options)  # refused by the store, with a reason
-    from emit import postgres  # only now: psycopg is not imported by SQLite users
+    from emit.sql import postgres  # only now: psycopg is not imported by SQLite users
 
     postgres.bounded_engine_options(timeout, options)
     engine = sa.create_engine(url, **options)
@@ -272,7 +271,7 @@ def _upgrade_sqlite_autoincrement(connection: sa.Connection, tables: Iterable[sa
         connection.exec_driver_sql(f'DROP TABLE "{old}"')
 
 
-def _dialect_insert(engine: sa.Engine) -> Any:
+def dialect_insert(engine: sa.Engine) -> Any:
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
@@ -293,7 +292,7 @@ class _Statements:
             return str(statement.compile(dialect=dialect))
 
         bind = sa.bindparam
-        insert = _dialect_insert(engine)
+        insert = dialect_insert(engine)
         create_stream = (
             insert(streams)
             .values(
@@ -607,7 +606,7 @@ class SqlEventStore:
             statement = self._sql.append_next_keyed if expected else self._sql.append_new_keyed
             params["key"] = key.key
             params["fingerprint"] = key.fingerprint
-        from emit import postgres  # only PostgreSQL comes here
+        from emit.sql import postgres  # only PostgreSQL comes here
 
         # The statement commits by itself: once sent, a lost answer means "maybe stored". A
         # connection the server closed while it sat idle is found before sending instead, and

@@ -12,18 +12,8 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
-from enum import StrEnum
 
-
-class StorageErrorKind(StrEnum):
-    """Why the store failed, as far as the driver's error tells."""
-
-    UNREACHABLE = "unreachable"  # no connection: refused, reset, server gone, file missing
-    TIMEOUT = "timeout"  # no answer in time: a statement, a lock, a pooled connection
-    FULL = "full"  # the disk or a quota is full
-    READ_ONLY = "read-only"  # the database takes no writes (a standby, a read-only file)
-    OTHER = "other"
-
+from emit.errors import StorageErrorKind
 
 _SQLSTATE_KINDS = {
     "57014": StorageErrorKind.TIMEOUT,  # query_canceled: statement_timeout
