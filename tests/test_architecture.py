@@ -26,7 +26,9 @@ def imported(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "emit").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "emit").rglob("*.py")), ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_emit_never_imports_the_web_app_or_flask(path: Path) -> None:
     assert imported(path) & (WEB | {"webapp"}) == set()
 

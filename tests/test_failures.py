@@ -1,4 +1,4 @@
-"""The kind of a `StorageError`, from real failures of both databases (emit/failures.py)."""
+"""The kind of a `StorageError`, from real failures of both databases (emit/sql/errors.py)."""
 
 from __future__ import annotations
 

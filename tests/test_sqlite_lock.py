@@ -1,4 +1,4 @@
-"""SQLite's writers queue on a lock file (emit/sqlite_lock.py): held for each write transaction
+"""SQLite's writers queue on a lock file (emit/sql/sqlite_lock.py): held for each write transaction
 and only then, let go on every way out of it, and never a wait that could not end."""
 
 from __future__ import annotations
