@@ -38,11 +38,11 @@ from emit.errors import (
     ProjectionError,
     ProjectionOutOfDate,
     StorageError,
+    StorageErrorKind,
     UnknownSubscriber,
     VersionOutOfRange,
     WrongExpectedVersion,
 )
-from emit.failures import StorageErrorKind
 from emit.idempotency import fingerprint
 from emit.ids import check_aggregate_id
 from emit.memory import InMemoryEventStore

@@ -7,11 +7,19 @@ one place that reads those as UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import overload
 
 
-def as_utc(moment: datetime) -> datetime:
-    """`moment` with its zone; a naive one is taken to be UTC already (not local time)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: None) -> None: ...
+def as_utc(moment: datetime | None) -> datetime | None:
+    """`moment` with its zone; a naive one is taken to be UTC already (not local time). None
+    stays None (a column with no time in it)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def now() -> datetime:

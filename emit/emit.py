@@ -22,6 +22,7 @@ from emit.errors import (
     AggregateNotFound,
     CommandRejected,
     StorageError,
+    StorageErrorKind,
     VersionOutOfRange,
 )
 from emit.idempotency import command_key, creation_key
@@ -268,7 +269,10 @@ class Emit(Generic[C, E, S]):
                     f"the commands before it took longer than {self._queue_timeout:g} s"
                 )
                 raise StorageError(
-                    "wait for the aggregate's earlier commands", aggregate_id, waited
+                    "wait for the aggregate's earlier commands",
+                    aggregate_id,
+                    waited,
+                    kind=StorageErrorKind.TIMEOUT,
                 )
             if self.pool.holds(live):
                 return live

@@ -4,8 +4,17 @@ the aggregate, the projection or policy, the dead letter."""
 from __future__ import annotations
 
 import warnings
+from enum import StrEnum
 
-from emit.failures import classify
+
+class StorageErrorKind(StrEnum):
+    """Why the store failed, as far as the driver's error tells."""
+
+    UNREACHABLE = "unreachable"  # no connection: refused, reset, server gone, file missing
+    TIMEOUT = "timeout"  # no answer in time: a statement, a lock, a pooled connection
+    FULL = "full"  # the disk or a quota is full
+    READ_ONLY = "read-only"  # the database takes no writes (a standby, a read-only file)
+    OTHER = "other"
 
 
 class EmitError(Exception):
@@ -161,12 +170,15 @@ class StorageError(EmitError):
         aggregate_id: str | None,
         cause: BaseException,
         *,
+        kind: StorageErrorKind = StorageErrorKind.OTHER,
         maybe_stored: bool = False,
     ) -> None:
         self.operation = operation
         self.aggregate_id = aggregate_id
         self.maybe_stored = maybe_stored
-        self.kind = classify(cause)
+        # What a driver's words mean is the store's knowledge: the SQL store says it
+        # (emit/sql/errors.py `storage_error`), so the core needs no driver to tell.
+        self.kind = kind
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
         self.__cause__ = cause  # also when it is returned as an append's result, not raised

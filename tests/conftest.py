@@ -113,7 +113,7 @@ def _psycopg(url: str) -> str:
 def fail_after_commits(store: SqlEventStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the store's commits reach the disk and then fail, as when a commit's answer is
     lost: the caller cannot tell it happened. `monkeypatch.undo()` ends it."""
-    commit = store._commit
+    commit = store._appender._commit
 
     def commit_then_fail(driver_commit: Any, results: Any) -> None:
         def reached_the_disk_then_failed() -> None:
@@ -122,7 +122,7 @@ def fail_after_commits(store: SqlEventStore, monkeypatch: pytest.MonkeyPatch) ->
 
         commit(reached_the_disk_then_failed, results)
 
-    monkeypatch.setattr(store, "_commit", commit_then_fail)
+    monkeypatch.setattr(store._appender, "_commit", commit_then_fail)
 
 
 @pytest.fixture

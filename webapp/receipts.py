@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from emit import Backoff, Policy, RecordedEvent
 from emit.clock import as_utc
-from emit.sql import storage_errors
+from emit.sql import dialect_insert, storage_errors
 from shop.cart import CartCheckedOut
 
 metadata = sa.MetaData()
@@ -102,8 +101,7 @@ def printer_jammed(engine: sa.Engine) -> bool:
 
 def jam_printer(engine: sa.Engine, jammed: bool) -> None:
     """Flip the demo's failure switch, for every process that issues receipts."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(printer).values(id=1, jammed=jammed)
+    upsert = dialect_insert(engine)(printer).values(id=1, jammed=jammed)
     upsert = upsert.on_conflict_do_update(index_elements=[printer.c.id], set_={"jammed": jammed})
     # One statement: two processes flipping it cannot clash.
     with storage_errors("flip the receipt printer's switch"), engine.begin() as connection:

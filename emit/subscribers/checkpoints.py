@@ -18,12 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from emit.sql import MAX_ID_LENGTH, _dialect_insert, metadata, storage_errors, write_connection
+from emit.clock import as_utc, now
+from emit.sql import (
+    MAX_ID_LENGTH,
+    compile_named,
+    dialect_insert,
+    metadata,
+    storage_errors,
+    write_connection,
+)
 
 PROJECTION = "projection"
 POLICY = "policy"
@@ -78,17 +86,6 @@ def database_clock(engine: sa.Engine) -> sa.ColumnElement[float]:
     return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Float)
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """A timestamp read back from the database, in UTC (SQLite returns it without a zone)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 class Checkpoints:
     """The checkpoint rows of one database. Methods taking a `connection` run in the caller's
     transaction; the others run in one of their own."""
@@ -96,12 +93,12 @@ class Checkpoints:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._clock = database_clock(engine)
-        self._insert = _dialect_insert(engine)
+        self._insert = dialect_insert(engine)
         c = checkpoints.c
         bind = sa.bindparam
         # Runs in every append's transaction, once per projection: compiled once, and run on
         # the driver's cursor, like the store's own statements.
-        self._advance_projection = _compiled(
+        self._advance_projection = compile_named(
             engine,
             sa.update(checkpoints)
             .where(
@@ -309,14 +306,6 @@ class Checkpoints:
             connection.commit()
 
 
-def _compiled(engine: sa.Engine, statement: sa.ClauseElement) -> str:
-    """`statement` as SQL text for the engine's driver, with named parameters."""
-    dialect = engine.dialect
-    if dialect.name == "sqlite":
-        dialect = type(dialect)(paramstyle="named")  # type: ignore[call-arg]
-    return str(statement.compile(dialect=dialect))
-
-
 def _checkpoint(row: Any) -> Checkpoint:
     return Checkpoint(
         name=row[0],
@@ -325,8 +314,8 @@ def _checkpoint(row: Any) -> Checkpoint:
         revision=int(row[3]),
         attempts=int(row[4]),
         last_error=row[5],
-        retry_at=utc(row[6]),
+        retry_at=as_utc(row[6]),
         owner=row[7],
         leased=bool(row[8]),
-        updated_at=utc(row[9]) or now(),
+        updated_at=as_utc(row[9]) or now(),
     )

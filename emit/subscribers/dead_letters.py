@@ -18,10 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from emit.clock import as_utc, now
 from emit.errors import DeadLetterBusy, DeadLetterNotFound
 from emit.sql import MAX_ID_LENGTH, metadata, write_connection
 from emit.store import StoredEvent
-from emit.subscribers.checkpoints import database_clock, now, utc
+from emit.subscribers.checkpoints import database_clock
 
 dead_letters = sa.Table(
     "emit_dead_letters",
@@ -244,6 +245,6 @@ def _dead_letter(row: Any) -> DeadLetter:
         error=row[6],
         traceback=row[7],
         attempts=int(row[8]),
-        failed_at=utc(row[9]) or now(),
+        failed_at=as_utc(row[9]) or now(),
         being_retried=bool(row[10]),
     )

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from emit.clock import now
 from emit.recorded import RecordedEvent
 from emit.sql import write_connection
 from emit.store import StoredEvent, TransactionalStore
-from emit.subscribers.checkpoints import Checkpoints, LeaseLost, now
+from emit.subscribers.checkpoints import Checkpoints, LeaseLost
 from emit.subscribers.dead_letters import DeadLetters
 from emit.subscribers.leases import Cursor, Leases
 from emit.subscribers.policies import Policy, describe_error

@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Iterable
 
+from emit.clock import now
 from emit.sql import storage_errors
-from emit.subscribers.checkpoints import Checkpoint, Checkpoints, now
+from emit.subscribers.checkpoints import Checkpoint, Checkpoints
 from emit.subscribers.locks import RunnerLocks
 
 log = logging.getLogger("emit.subscribers")

@@ -11,10 +11,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from emit.errors import DeadLetterBusy, PolicyFailed, StorageError
-from emit.failures import StorageErrorKind, classify
+from emit.errors import DeadLetterBusy, PolicyFailed, StorageError, StorageErrorKind
 from emit.recorded import RecordedEvent
-from emit.sql import is_driver_error, storage_errors, write_connection
+from emit.sql import classify, is_driver_error, storage_error, storage_errors, write_connection
 from emit.store import StoredEvent, TransactionalStore
 from emit.subscribers.dead_letters import DeadLetter, DeadLetters
 from emit.subscribers.policies import Policy, describe_error
@@ -69,7 +68,7 @@ class DeadLetterRepair:
                     self._dead_letters.release(dead_letter_id, token)
                 if isinstance(error, StorageError):
                     raise
-                raise StorageError("retry a dead letter", None, error) from error
+                raise storage_error("retry a dead letter", None, error) from error
             text = describe_error(error)
             with storage_errors("record a dead letter's failed retry"):
                 self._dead_letters.fail(

@@ -1,4 +1,4 @@
-"""The kind of a `StorageError`, from real failures of both databases (emit/failures.py)."""
+"""The kind of a `StorageError`, from real failures of both databases (emit/sql/errors.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from emit import Emit, Projection, SqlEventStore, StorageError, StorageErrorKind, make_engine
-from emit.failures import classify
+from emit.sql.errors import classify
 from tests.account import Deposit, Deposited, account
 
 

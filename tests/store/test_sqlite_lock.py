@@ -1,4 +1,4 @@
-"""SQLite's writers queue on a lock file (emit/sqlite_lock.py): held for each write transaction
+"""SQLite's writers queue on a lock file (emit/sql/sqlite_lock.py): held for each write transaction
 and only then, let go on every way out of it, and never a wait that could not end."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from emit import Emit, SqlEventStore
 from emit.sql import make_engine
-from emit.sqlite_lock import LockingConnection, lock_path
+from emit.sql.sqlite_lock import LockingConnection, lock_path
 from tests.account import Deposit, account
 
 

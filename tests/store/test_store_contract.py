@@ -338,7 +338,7 @@ def sql_store(database_url: str) -> Iterator[SqlEventStore]:
 
 def test_the_database_itself_refuses_a_duplicate_version(sql_store: SqlEventStore) -> None:
     append(sql_store, "a", 0)
-    from emit.sql import events
+    from emit.sql.tables import events
 
     (row,) = sql_store.read_stream("a")
     with pytest.raises(sa.exc.IntegrityError), sql_store.engine.begin() as connection:

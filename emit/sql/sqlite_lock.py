@@ -24,8 +24,8 @@ SQLite's lock stays the one that keeps the data safe; the `flock` only orders wh
 - Writers that do not take it (another program, `BEGIN DEFERRED` transactions that write) meet
   SQLite's lock and its busy handler as before.
 
-`make_engine` (emit/sql.py) opens SQLite files with `LockingConnection`. Linux and other Unix
-systems only (`fcntl`); elsewhere the connections are plain ones.
+`make_engine` (emit/sql/engine.py) opens SQLite files with `LockingConnection`. Linux and other
+Unix systems only (`fcntl`); elsewhere the connections are plain ones.
 """
 
 from __future__ import annotations

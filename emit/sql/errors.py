@@ -1,29 +1,25 @@
-"""What a database failure means for whoever must act on it: the kind of a `StorageError`.
+"""The database's failures in emit's words: which errors are the driver's, the `StorageError`
+they become, and what each means for whoever must act on it (its kind).
 
 A driver says what failed in its own words (psycopg's SQLSTATE codes and connection messages,
 sqlite3's error names, SQLAlchemy's pool errors, the operating system's errno). The person
 reading the error wants to know which of a few situations they are in, because each asks for
 something else: wait for the server to come back, look at what is slow or locked, free disk
 space, or find out why the database is read-only. `classify` maps a driver's error, and the
-errors it was raised from, to one of those kinds.
+errors it was raised from, to one of those kinds. (`StorageErrorKind` itself is core
+vocabulary, in emit/errors.py: every store's failures have a kind.)
 """
 
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterator
-from enum import StrEnum
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+import sqlalchemy as sa
 
-class StorageErrorKind(StrEnum):
-    """Why the store failed, as far as the driver's error tells."""
-
-    UNREACHABLE = "unreachable"  # no connection: refused, reset, server gone, file missing
-    TIMEOUT = "timeout"  # no answer in time: a statement, a lock, a pooled connection
-    FULL = "full"  # the disk or a quota is full
-    READ_ONLY = "read-only"  # the database takes no writes (a standby, a read-only file)
-    OTHER = "other"
-
+from emit.errors import StorageError, StorageErrorKind
+from emit.store import AppendRequest, AppendResult
 
 _SQLSTATE_KINDS = {
     "57014": StorageErrorKind.TIMEOUT,  # query_canceled: statement_timeout
@@ -114,3 +110,71 @@ def _kind_of(error: BaseException) -> StorageErrorKind:
     if sqlstate is None and from_psycopg and "OperationalError" in classes:
         return StorageErrorKind.UNREACHABLE
     return StorageErrorKind.OTHER
+
+
+def is_driver_error(error: BaseException) -> bool:
+    """True for errors raised by the database driver (sqlite3, psycopg, and their subclasses
+    such as emit's own `NoAnswer`) or SQLAlchemy."""
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        return True
+    return any(cls.__module__.startswith(("sqlite3", "psycopg")) for cls in type(error).__mro__)
+
+
+def storage_error(
+    operation: str, aggregate_id: str | None, cause: BaseException, *, maybe_stored: bool = False
+) -> StorageError:
+    """A `StorageError` whose `kind` says what the driver's error means (`classify`)."""
+    return StorageError(
+        operation, aggregate_id, cause, kind=classify(cause), maybe_stored=maybe_stored
+    )
+
+
+@contextmanager
+def storage_errors(operation: str, aggregate_id: str | None = None) -> Iterator[None]:
+    """Raise what the driver or SQLAlchemy raises inside the block as a `StorageError` saying
+    what failed: callers of emit's API handle one error type, not every driver's."""
+    try:
+        yield
+    except Exception as error:
+        if is_driver_error(error):
+            raise storage_error(operation, aggregate_id, error) from error
+        raise
+
+
+class CommitFailed(Exception):
+    """The driver failed while committing: the transaction may or may not be stored. Raised and
+    caught inside the store's append path; never reaches a caller."""
+
+    def __init__(self, error: Exception, results: list[AppendResult] | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.results = results  # what each request would have got; None: its events
+
+    def results_for(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
+        """A `StorageError` saying "maybe stored" for each request that was to store events;
+        the others keep their result (a conflict, a resolver's refusal or its "nothing to
+        append")."""
+        if self.results is None:
+            return [self._error(request) for request in requests]
+        return [
+            self._error(request) if isinstance(result, list) and result else result
+            for request, result in zip(requests, self.results, strict=True)
+        ]
+
+    def _error(self, request: AppendRequest) -> StorageError:
+        return storage_error(
+            "commit appended events", request.stream_id, self.error, maybe_stored=True
+        )
+
+
+def connection_lost(outcome: object) -> bool:
+    """True for a `StorageError` of a connection that is gone (refused, reset, closed)."""
+    return isinstance(outcome, StorageError) and outcome.kind == StorageErrorKind.UNREACHABLE
+
+
+def database_away(error: Exception) -> bool:
+    """True for a `StorageError` that no request caused: the database is unreachable or hangs."""
+    return isinstance(error, StorageError) and error.kind in (
+        StorageErrorKind.UNREACHABLE,
+        StorageErrorKind.TIMEOUT,
+    )

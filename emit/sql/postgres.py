@@ -13,7 +13,8 @@
   own: a check that waited the full timeout, followed by a new connection that waits it too,
   would double a request's wait on a frozen server.
 
-`make_engine` (emit/sql.py) sets these up with `bounded_engine_options` and `bound_engine`.
+`make_engine` (emit/sql/engine.py) sets these up with `bounded_engine_options` and
+`bound_engine`.
 """
 
 from __future__ import annotations
