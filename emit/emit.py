@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from emit.checkpoints import Checkpoints
-from emit.codec import CodecError, from_json, to_json
+from emit.codec import CodecError
 from emit.commit import GroupCommit
 from emit.decider import AggregateCreated, Decider
 from emit.errors import (
@@ -36,7 +36,7 @@ from emit.ids import new_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.pool import Aggregate, AggregatePool, EvictionHandler, LiveAggregate, PoolEntry
 from emit.projections import Projection, Projections
-from emit.recorded import RESERVED_METADATA, Metadata, RecordedEvent
+from emit.recorded import RecordedEvent, metadata_of, new_metadata, read_metadata
 from emit.snapshots import Snapshots
 from emit.sql import SqlEventStore, storage_errors
 from emit.store import (
@@ -161,7 +161,7 @@ class Emit(Generic[C, E, S]):
         )
         genesis = list(self.decider.genesis_events(aggregate_id))
         state = self.decider.fold(self.decider.initial_state, genesis)
-        _, metadata_json = self._metadata_json("create", metadata)
+        _, metadata_json = new_metadata("create", metadata)
         request = AppendRequest(
             aggregate_id,
             0,
@@ -253,7 +253,7 @@ class Emit(Generic[C, E, S]):
         expected_version: int | None,
         key: CommandKey | None,
     ) -> CommandResult[E, S]:
-        metadata_json = self._metadata_json(type(command).__name__, metadata)
+        metadata_json = new_metadata(type(command).__name__, metadata)
         live = self._locked_live(aggregate_id)
         try:
             for attempt in range(self.max_retries + 1):
@@ -610,40 +610,12 @@ class Emit(Generic[C, E, S]):
         return latest
 
     def _new_event(self, event: object, metadata_json: str) -> NewEvent:
-        type_name, schema_version, data = self.decider.encode(event)
-        return NewEvent(new_id(), type_name, schema_version, to_json(data), metadata_json)
-
-    def _metadata_json(
-        self, command: str, extra: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any], str]:
-        """The metadata document of a command's events, and its JSON text."""
-        command_id = str(new_id())
-        document: dict[str, Any] = {
-            "correlation_id": command_id,
-            "causation_id": command_id,
-            "command": command,
-        }
-        if not extra:  # the usual case: `to_json(document)`, without the encoder's walk
-            tail = _COMMAND_JSON.get(command)
-            if tail is None:
-                tail = _COMMAND_JSON.setdefault(command, f',"command":{to_json(command)}}}')
-            return (
-                document,
-                f'{{"correlation_id":"{command_id}","causation_id":"{command_id}"{tail}',
-            )
-        clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
-        if clash:
-            raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
-        document.update(extra)
-        try:
-            return document, to_json(document)
-        except TypeError as error:
-            raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+        type_name, schema_version, data = self.decider.encode_json(event)
+        return NewEvent(new_id(), type_name, schema_version, data, metadata_json)
 
     def _decode(self, stored: StoredEvent) -> E:
         try:
-            data = from_json(stored.data)
-            return self.decider.decode(stored.type, stored.schema_version, data)  # type: ignore[return-value]
+            return self.decider.decode_json(stored.type, stored.schema_version, stored.data)  # type: ignore[return-value]
         except _UNDECODABLE as error:
             raise EventDecodeError(
                 stored.stream_id, stored.version, stored.type, str(error)
@@ -653,7 +625,7 @@ class Emit(Generic[C, E, S]):
         """The state after the events of `rows`, as `Decider.fold` would give it, in one loop:
         this is the inner loop of every replay. `EventDecodeError` names the first event that
         does not decode."""
-        decode = self.decider.decode
+        decode = self.decider.decode_json
         current = self.decider.current_decoders
         evolve = self.decider.evolve
         event: object
@@ -661,9 +633,9 @@ class Emit(Generic[C, E, S]):
             try:
                 convert = current.get((type_name, schema_version))
                 if convert is not None:
-                    event = convert(from_json(data))
+                    event = convert(data)
                 else:
-                    event = decode(type_name, schema_version, from_json(data))
+                    event = decode(type_name, schema_version, data)
             except _UNDECODABLE as error:
                 raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
             if type(event) is not AggregateCreated:
@@ -679,7 +651,7 @@ class Emit(Generic[C, E, S]):
             stored.type,
             stored.schema_version,
             self._decode(stored),
-            _metadata(stored, stored.metadata),
+            read_metadata(stored.metadata, stored.recorded_at),
         )
 
 
@@ -748,7 +720,7 @@ class _Decision(Generic[C, E, S]):
         if not stored:
             return ()
         events = self.chosen(stored).events
-        meta = _metadata_of(dict(self._metadata), stored[0].recorded_at)
+        meta = metadata_of(dict(self._metadata), stored[0].recorded_at)
         return tuple(
             RecordedEvent(
                 s.stream_id, s.version, s.position, s.event_id, s.type, s.schema_version, e, meta
@@ -780,9 +752,6 @@ class _Create:
 
     aggregate_id: str
 
-
-# The end of the metadata document of each command type's events, as JSON text.
-_COMMAND_JSON: dict[str, str] = {}
 
 # What stored data that does not fit its event type raises while being decoded.
 _UNDECODABLE = (CodecError, ValueError, TypeError, KeyError)
@@ -838,21 +807,6 @@ def check_aggregate_id(aggregate_id: object) -> str:
     if any(unicodedata.category(ch).startswith("C") for ch in aggregate_id):
         raise InvalidAggregateId(aggregate_id, "it contains control or unprintable characters")
     return aggregate_id
-
-
-def _metadata(stored: StoredEvent, metadata_json: str) -> Metadata:
-    return _metadata_of(json.loads(metadata_json), stored.recorded_at)
-
-
-def _metadata_of(document: dict[str, Any], timestamp: datetime) -> Metadata:
-    """`Metadata` from a stored metadata document, which it takes apart."""
-    return Metadata(
-        timestamp=timestamp,
-        correlation_id=document.pop("correlation_id", ""),
-        causation_id=document.pop("causation_id", None),
-        command=document.pop("command", None),
-        extra=document,
-    )
 
 
 __all__: Sequence[str] = ("CommandResult", "Emit", "check_aggregate_id", "fingerprint")

@@ -8,6 +8,9 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from emit.codec import from_json, to_json
+from emit.ids import new_id
+
 E = TypeVar("E")
 
 RESERVED_METADATA = frozenset({"timestamp", "command", "correlation_id", "causation_id"})
@@ -36,6 +39,46 @@ class Metadata:
             "command": self.command,
             **self.extra,
         }
+
+
+def new_metadata(command: str, extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The metadata document of one command's events, and its JSON text as it is stored: a new
+    command id as correlation and causation id (unless `extra` sets them), the command's name,
+    and `extra`. The timestamp is the store's, not part of the text.
+
+    Raises `ValueError` for a key of `extra` that emit sets itself, or a value JSON cannot hold.
+    """
+    command_id = str(new_id())
+    document: dict[str, Any] = {
+        "correlation_id": command_id,
+        "causation_id": command_id,
+        "command": command,
+    }
+    if extra:
+        clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
+        if clash:
+            raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
+        document.update(extra)
+    try:
+        return document, to_json(document)
+    except TypeError as error:
+        raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+
+
+def read_metadata(text: str, timestamp: datetime) -> Metadata:
+    """`Metadata` from its stored JSON text and the time its event was recorded."""
+    return metadata_of(from_json(text), timestamp)
+
+
+def metadata_of(document: dict[str, Any], timestamp: datetime) -> Metadata:
+    """`Metadata` from a metadata document, which it takes apart."""
+    return Metadata(
+        timestamp=timestamp,
+        correlation_id=document.pop("correlation_id", ""),
+        causation_id=document.pop("causation_id", None),
+        command=document.pop("command", None),
+        extra=document,
+    )
 
 
 @dataclass(frozen=True, slots=True)
