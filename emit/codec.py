@@ -24,7 +24,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import msgspec
@@ -70,18 +70,9 @@ def encoder(hint: Any) -> Convert:
 def decoder(hint: Any) -> Convert:
     """A function turning JSON-ready data back into a value of type `hint`; raises
     `CodecError` for data that does not fit."""
-    keys, build = _keys(hint), _builder(hint)
-
-    def decode(data: Any) -> Any:
-        try:
-            value = msgspec.convert(data, build)
-            if keys is not None:
-                msgspec.convert(data, keys)
-        except msgspec.ValidationError as error:
-            raise _not_fitting(error) from None
-        return value if build is hint else _construct(hint, value)
-
-    return decode
+    build, keys = _builder(hint), _keys(hint)
+    check = None if keys is None else partial(msgspec.convert, type=keys)
+    return _checked(hint, build, partial(msgspec.convert, type=build), check)
 
 
 @cache
@@ -89,16 +80,20 @@ def json_decoder(hint: Any) -> Convert:
     """A function turning JSON text back into a value of type `hint`: `decoder(hint)` of its
     `from_json`, in one step. Raises `CodecError` for data that does not fit, `ValueError` for
     text that is not JSON."""
-    build = _builder(hint)
-    typed = msgspec.json.Decoder(build).decode
-    keys = _keys(hint)
+    build, keys = _builder(hint), _keys(hint)
     check = None if keys is None else msgspec.json.Decoder(keys).decode
+    return _checked(hint, build, msgspec.json.Decoder(build).decode, check)
 
-    def decode(text: str) -> Any:
+
+def _checked(hint: Any, build: Any, read: Convert, check: Convert | None) -> Convert:
+    """`read` (msgspec decoding as `build`), then `check` of the same input for unknown keys,
+    with msgspec's errors made emit's."""
+
+    def decode(data: Any) -> Any:
         try:
-            value = typed(text)
+            value = read(data)
             if check is not None:
-                check(text)
+                check(data)
         except msgspec.ValidationError as error:
             raise _not_fitting(error) from None
         except msgspec.DecodeError as error:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
 from uuid import UUID
 
 import pytest
@@ -24,6 +22,7 @@ from tests.account import (
     Withdrawn,
     account,
 )
+from tests.codec_cases import Colour, Line, Rich
 
 
 def test_a_deposit_is_recorded() -> None:
@@ -99,34 +98,6 @@ def test_a_field_type_that_cannot_be_stored_is_refused_at_set_up() -> None:
 
     with pytest.raises(CodecError, match="cannot store"):
         Decider("odd", 0, lambda c, s: [], lambda s, e: s, events=[Odd])
-
-
-class Colour(enum.Enum):
-    RED = "red"
-
-
-@dataclass(frozen=True)
-class Line:
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class Rich:
-    when: datetime
-    day: date
-    price: Decimal
-    ref: UUID
-    colour: Colour
-    kind: Literal["a", "b"]
-    lines: tuple[Line, ...]
-    pair: tuple[int, str]
-    tags: frozenset[str]
-    names: list[str]
-    totals: dict[str, int]
-    note: str | None = None
-    ratio: float = 0.5
-    extra: tuple[int, ...] = field(default=())
 
 
 def test_the_codec_handles_the_usual_field_types() -> None:
