@@ -11,7 +11,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from emit import CommandRejected, Decider
@@ -229,6 +229,9 @@ def make_decide(
     return decide
 
 
+# evolve runs once per event on every replay, so it builds states with their constructors:
+# with dataclasses.replace(), which looks the fields up on every call, a cold load of 10,000
+# events took half as long again (bench W2, 4.3 to 6 us an event).
 def evolve(cart: Cart, event: CartEvent) -> Cart:
     match event:
         case CartOpened(cart_id):
@@ -236,21 +239,25 @@ def evolve(cart: Cart, event: CartEvent) -> Cart:
         case ItemAdded(sku, name, unit_price, quantity, line_quantity):
             if line_quantity == quantity:  # the line was not in the cart: a new one
                 line = Line(sku, name, unit_price, line_quantity)
-                return replace(cart, lines=(*cart.lines, line))
+                return Cart(cart.cart_id, (*cart.lines, line), cart.status)
             return _with_quantity(cart, sku, line_quantity)
         case QuantityChanged(sku, to_quantity=to_quantity):
             return _with_quantity(cart, sku, to_quantity)
         case LineRemoved(sku):
-            return replace(cart, lines=tuple(line for line in cart.lines if line.sku != sku))
+            lines = tuple([line for line in cart.lines if line.sku != sku])
+            return Cart(cart.cart_id, lines, cart.status)
         case CartCheckedOut():
-            return replace(cart, status="checked_out")
+            return Cart(cart.cart_id, cart.lines, "checked_out")
     raise TypeError(f"Not a cart event: {event!r}")
 
 
 def _with_quantity(cart: Cart, sku: str, quantity: int) -> Cart:
     """The cart with its line of `sku` (if it has one) holding `quantity`."""
-    lines = (replace(line, quantity=quantity) if line.sku == sku else line for line in cart.lines)
-    return replace(cart, lines=tuple(lines))
+    lines = [
+        Line(sku, line.name, line.unit_price, quantity) if line.sku == sku else line
+        for line in cart.lines
+    ]
+    return Cart(cart.cart_id, tuple(lines), cart.status)
 
 
 def make_cart_decider(
