@@ -89,7 +89,7 @@ rich = Decider("rich", None, lambda c, s: [], lambda s, e: s, events=[Rich, Odds
 
 _LINE_1 = CartLine("BEAN-250", "Coffee beans, 250 g", 1250, 3)
 _LINE_2 = CartLine("TEA-EG", 'Tea "Earl Grey" \\ ☕ \u2013 2 × 50 g', 675, 1)
-_RICH = Rich(
+RICH = Rich(
     when=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
     day=date(2026, 1, 2),
     price=Decimal("9.99"),
@@ -120,7 +120,7 @@ EVENTS: dict[str, tuple[Decider[Any, Any, Any], object]] = {
     "deposited": (account, Deposited(-3, "é")),
     "withdrawn": (account, Withdrawn(0)),
     "closed": (account, Closed(12)),
-    "rich": (rich, _RICH),
+    "rich": (rich, RICH),
     "rich, every optional field": (
         rich,
         Rich(

@@ -22,7 +22,7 @@ from tests.account import (
     Withdrawn,
     account,
 )
-from tests.codec_cases import Colour, Line, Rich
+from tests.codec_cases import RICH, Colour, Line, Rich
 
 
 def test_a_deposit_is_recorded() -> None:
@@ -101,23 +101,10 @@ def test_a_field_type_that_cannot_be_stored_is_refused_at_set_up() -> None:
 
 
 def test_the_codec_handles_the_usual_field_types() -> None:
-    rich = Rich(
-        when=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        day=date(2026, 1, 2),
-        price=Decimal("9.99"),
-        ref=UUID(int=7),
-        colour=Colour.RED,
-        kind="b",
-        lines=(Line("a", 1), Line("b", 2)),
-        pair=(1, "x"),
-        tags=frozenset({"t"}),
-        names=["n"],
-        totals={"a": 1},
-    )
     decider = Decider("rich", None, lambda c, s: [], lambda s, e: s, events=[Rich])
-    name, version, data = decider.encode(rich)
+    name, version, data = decider.encode(RICH)
     assert data["lines"] == [{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}]
-    assert decider.decode(name, version, data) == rich
+    assert decider.decode(name, version, data) == RICH
 
 
 @dataclass(frozen=True)
