@@ -11,10 +11,13 @@ What a caller may rely on:
   key the dataclass has no field for (msgspec ignores those: `_keys` refuses them, as emit
   always did, so that a renamed field is never silently read as its default).
 - Decoding builds an instance as msgspec does, without calling `__init__`, then runs its
-  `__post_init__`; an exception that raises comes out as it was raised. A dataclass that is not
-  frozen and has a `__setattr__` of its own is built by its constructor, so its checks run.
-- What emit stored before msgspec decodes to the same objects (tests/test_codec.py); the text
-  written is the same but for a UTC time, now ending "Z" rather than "+00:00".
+  `__post_init__`; an exception that raises comes out as it was raised. An event or state that
+  is not frozen and has a `__setattr__` of its own is built by its constructor, so its checks
+  run (a dataclass nested in one is built by msgspec).
+- What emit stored before msgspec decodes to the same objects (tests/test_codec.py). The text
+  written is the same but for a UTC time, now ending "Z" rather than "+00:00", and a float's
+  exponent ("1e-7", not "1e-07"). A float that is not a number is written `null`, where it was
+  `NaN`, which JSON does not have.
 """
 
 from __future__ import annotations
