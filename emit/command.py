@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from emit.codec import to_json
 from emit.commit import GroupCommit
 from emit.decider import Decider
 from emit.errors import (
@@ -35,7 +34,7 @@ from emit.recorded import (
     CommandResult,
     Metadata,
     RecordedEvent,
-    metadata_document,
+    new_metadata,
 )
 from emit.replay import Replayer
 from emit.snapshots import Snapshots
@@ -151,7 +150,7 @@ class CommandLoop(Generic[C, E, S]):
     ) -> CommandResult[E, S]:
         """Decide `command` on `live` (whose lock the caller holds) and store its events."""
         aggregate_id = live.current.id
-        document, metadata_json = metadata_document(type(command).__name__, metadata)
+        document, metadata_json = new_metadata(type(command).__name__, metadata)
         for attempt in range(1, self.max_retries + 2):
             # 1. A key recorded already: the command happened; answer as the first time.
             #    (Looked up after reading our version: see `CommandKey` in emit/store.py.)
@@ -264,8 +263,8 @@ class CommandLoop(Generic[C, E, S]):
         live.current = self.replayer.caught_up(live.current)
 
     def new_event(self, event: object, metadata_json: str) -> NewEvent:
-        type_name, schema_version, data = self.decider.encode(event)
-        return NewEvent(new_id(), type_name, schema_version, to_json(data), metadata_json)
+        type_name, schema_version, data = self.decider.encode_json(event)
+        return NewEvent(new_id(), type_name, schema_version, data, metadata_json)
 
 
 def _rejected(rejection: CommandRejected, aggregate_id: str, command: object) -> CommandRejected:

@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from emit.codec import CodecError, Convert, check_storable, decoder, encoder
+from emit.codec import (
+    CodecError,
+    Convert,
+    check_storable,
+    decoder,
+    encoder,
+    from_json,
+    json_decoder,
+    to_json,
+)
 
 C = TypeVar("C")
 E = TypeVar("E")
@@ -83,14 +92,14 @@ class Decider(Generic[C, E, S]):
         object.__setattr__(self, "_schema", schema)
         object.__setattr__(self, "_encoders", {n: encoder(c) for n, c in by_name.items()})
         object.__setattr__(self, "_decoders", {n: decoder(c) for n, c in by_name.items()})
-        current = {(n, schema[n]): convert for n, convert in self._decoders.items()}
+        current = {(n, schema[n]): json_decoder(c) for n, c in by_name.items()}
         object.__setattr__(self, "_current", current)
 
     @property
     def current_decoders(self) -> Mapping[tuple[str, int], Convert]:
-        """The decoder of each event type at its current schema version, keyed by (type name,
-        schema version): a replay's inner loop looks each event up here, and hands `decode`
-        only what needs upcasting or does not exist."""
+        """The decoder of each event type's stored JSON text at its current schema version,
+        keyed by (type name, schema version): a replay's inner loop looks each event up here,
+        and hands `decode_json` only what needs upcasting or does not exist."""
         return self._current
 
     @property
@@ -132,6 +141,19 @@ class Decider(Generic[C, E, S]):
         name = self.type_name(event)
         data: dict[str, Any] = self._encoders[name](event)
         return name, self._schema[name], data
+
+    def encode_json(self, event: object) -> tuple[str, int, str]:
+        """`(type name, schema version, JSON text)` for a new event, as it is stored."""
+        name = self.type_name(event)
+        return name, self._schema[name], to_json(event)
+
+    def decode_json(self, type_name: str, schema_version: int, text: str) -> object:
+        """The event object for stored JSON text; raises `CodecError` saying what does not
+        fit, `ValueError` for text that is not JSON."""
+        convert = self._current.get((type_name, schema_version))
+        if convert is not None:
+            return convert(text)
+        return self.decode(type_name, schema_version, from_json(text))
 
     def decode(self, type_name: str, schema_version: int, data: Any) -> object:
         """The event object for stored data; raises `CodecError` saying what does not fit."""

@@ -30,7 +30,7 @@ from emit.ids import check_aggregate_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.observers import LoggingObserver, Observer, Observers
 from emit.pool import AggregatePool, EvictionCallback, LiveAggregate, PoolEntry
-from emit.recorded import Aggregate, CommandResult, RecordedEvent, metadata_document
+from emit.recorded import Aggregate, CommandResult, RecordedEvent, new_metadata
 from emit.replay import Replayer
 from emit.snapshots import Snapshots
 from emit.store import (
@@ -165,7 +165,7 @@ class Emit(Generic[C, E, S]):
         key = None if idempotency_key is None else creation_key(idempotency_key, aggregate_id)
         genesis = list(self.decider.genesis_events(aggregate_id))
         state = self.decider.fold(self.decider.initial_state, genesis)
-        _, metadata_json = metadata_document("create", metadata)
+        _, metadata_json = new_metadata("create", metadata)
         request = AppendRequest(
             aggregate_id,
             0,

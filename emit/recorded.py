@@ -3,14 +3,13 @@ with its metadata), and what a handled command did. Values, all of them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
-from emit.codec import to_json
+from emit.codec import from_json, to_json
 from emit.ids import new_id
 
 if TYPE_CHECKING:
@@ -20,43 +19,6 @@ E = TypeVar("E")
 S = TypeVar("S")
 
 RESERVED_METADATA = frozenset({"timestamp", "command", "correlation_id", "causation_id"})
-
-
-def metadata_document(command: str, extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
-    """The metadata document of one command's events, and its JSON text. A new command id is
-    both its correlation and its causation, unless `extra` says otherwise (a policy names
-    the event it reacted to). Raises `ValueError` for reserved or unserialisable keys."""
-    command_id = str(new_id())
-    document: dict[str, Any] = {
-        "correlation_id": command_id,
-        "causation_id": command_id,
-        "command": command,
-    }
-    if not extra:  # the usual case: `to_json(document)`, without the encoder's walk
-        tail = _COMMAND_JSON.get(command)
-        if tail is None:
-            tail = _COMMAND_JSON.setdefault(command, f',"command":{to_json(command)}}}')
-        return (
-            document,
-            f'{{"correlation_id":"{command_id}","causation_id":"{command_id}"{tail}',
-        )
-    clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
-    if clash:
-        raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
-    document.update(extra)
-    try:
-        return document, to_json(document)
-    except TypeError as error:
-        raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
-
-
-def read_metadata(metadata_json: str, timestamp: datetime) -> Metadata:
-    """The `Metadata` of a stored event: its metadata document and the time it was recorded."""
-    return Metadata.of(json.loads(metadata_json), timestamp)
-
-
-# The end of the metadata document of each command type's events, as JSON text.
-_COMMAND_JSON: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +55,35 @@ class Metadata:
             "command": self.command,
             **self.extra,
         }
+
+
+def new_metadata(command: str, extra: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The metadata document of one command's events, and its JSON text as it is stored: a new
+    command id as correlation and causation id (unless `extra` sets them), the command's name,
+    and `extra`. The timestamp is the store's, not part of the text.
+
+    Raises `ValueError` for a key of `extra` that emit sets itself, or a value JSON cannot hold.
+    """
+    command_id = str(new_id())
+    document: dict[str, Any] = {
+        "correlation_id": command_id,
+        "causation_id": command_id,
+        "command": command,
+    }
+    if extra:
+        clash = RESERVED_METADATA.intersection(extra) - {"correlation_id", "causation_id"}
+        if clash:
+            raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
+        document.update(extra)
+    try:
+        return document, to_json(document)
+    except TypeError as error:
+        raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+
+
+def read_metadata(text: str, timestamp: datetime) -> Metadata:
+    """`Metadata` from its stored JSON text and the time its event was recorded."""
+    return Metadata.of(from_json(text), timestamp)
 
 
 @dataclass(frozen=True, slots=True)

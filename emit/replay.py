@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
-from emit.codec import CodecError, from_json
+from emit.codec import CodecError
 from emit.decider import Decider
 from emit.errors import EventDecodeError
 from emit.recorded import Aggregate, RecordedEvent, read_metadata
@@ -62,23 +62,22 @@ class Replayer(Generic[E, S]):
         return self.decider.fold(state, self._events(aggregate_id, rows))
 
     def _events(self, aggregate_id: str, rows: Sequence[EventData]) -> Iterator[object]:
-        decode = self.decider.decode
+        decode = self.decider.decode_json
         current = self.decider.current_decoders  # one look-up for the usual case: no upcasting
         for version, type_name, schema_version, data in rows:
             try:
                 convert = current.get((type_name, schema_version))
                 if convert is not None:
-                    yield convert(from_json(data))
+                    yield convert(data)
                 else:
-                    yield decode(type_name, schema_version, from_json(data))
+                    yield decode(type_name, schema_version, data)
             except _UNDECODABLE as error:
                 raise EventDecodeError(aggregate_id, version, type_name, str(error)) from error
 
     def decode(self, stored: StoredEvent) -> E:
         """The event `stored` holds; raises `EventDecodeError`."""
         try:
-            data = from_json(stored.data)
-            return self.decider.decode(stored.type, stored.schema_version, data)  # type: ignore[return-value]
+            return self.decider.decode_json(stored.type, stored.schema_version, stored.data)  # type: ignore[return-value]
         except _UNDECODABLE as error:
             raise EventDecodeError(
                 stored.stream_id, stored.version, stored.type, str(error)

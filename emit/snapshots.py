@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import logging
 import marshal
 from typing import Any, Generic, TypeVar
 
-from emit.codec import CodecError, check_storable, decoder, encoder, to_json
+from emit.codec import CodecError, check_storable, json_decoder, to_json
 from emit.decider import Decider
 from emit.store import EventStore, StoredSnapshot
 
@@ -54,8 +53,7 @@ class Snapshots(Generic[S]):
             ) from None
         self.every = every
         self.key = code_key(decider, version)
-        self._encode = encoder(state_type)
-        self._decode = decoder(state_type)
+        self._decode = json_decoder(state_type)
 
     def due(self, before: int, after: int) -> bool:
         """True when going from version `before` to `after` crosses a multiple of the interval."""
@@ -64,7 +62,7 @@ class Snapshots(Generic[S]):
     def write(self, store: EventStore, aggregate_id: str, version: int, state: S) -> None:
         """Store the state at `version`; a failure is logged, never raised: the events are safe."""
         try:
-            text = to_json(self._encode(state))
+            text = to_json(state)
             store.write_snapshot(StoredSnapshot(aggregate_id, version, self.key, text))
         except Exception:
             log.warning("could not snapshot %s at version %d", aggregate_id, version, exc_info=True)
@@ -77,7 +75,7 @@ class Snapshots(Generic[S]):
         if snapshot is None:
             return None
         try:
-            return snapshot.version, self._decode(json.loads(snapshot.state))
+            return snapshot.version, self._decode(snapshot.state)
         except (CodecError, ValueError, TypeError):
             log.warning(
                 "ignoring a snapshot of %s at version %d that does not decode",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from emit import CommandRejected, Decider
 from shop.catalog import Product, find_product
@@ -229,68 +229,35 @@ def make_decide(
     return decide
 
 
-# evolve runs once per event on every replay, so it is written for speed: one dictionary
-# look-up on the event's type instead of `match` trying class patterns in turn, states built
-# with their constructors (dataclasses.replace() looks the fields up on every call), and a
-# changed line put in place by slicing rather than by rebuilding every line.
+# evolve runs once per event on every replay, so it builds states with their constructors:
+# with dataclasses.replace(), which looks the fields up on every call, a cold load of 10,000
+# events took half as long again (bench W2, 4.3 to 6 us an event).
 def evolve(cart: Cart, event: CartEvent) -> Cart:
-    apply = _EVOLVE.get(type(event))
-    if apply is None:
-        raise TypeError(f"Not a cart event: {event!r}")
-    return apply(cart, event)
-
-
-def _opened(cart: Cart, event: CartOpened) -> Cart:
-    return Cart(event.cart_id, (), "open")
-
-
-def _item_added(cart: Cart, event: ItemAdded) -> Cart:
-    if event.line_quantity == event.quantity:  # the line was not in the cart: a new one
-        line = Line(event.sku, event.name, event.unit_price, event.line_quantity)
-        return Cart(cart.cart_id, (*cart.lines, line), cart.status)
-    return _with_quantity(cart, event.sku, event.line_quantity)
-
-
-def _quantity_changed(cart: Cart, event: QuantityChanged) -> Cart:
-    return _with_quantity(cart, event.sku, event.to_quantity)
-
-
-def _line_removed(cart: Cart, event: LineRemoved) -> Cart:
-    lines = cart.lines
-    index = _index(lines, event.sku)
-    if index is None:
-        return Cart(cart.cart_id, lines, cart.status)
-    return Cart(cart.cart_id, lines[:index] + lines[index + 1 :], cart.status)
-
-
-def _checked_out(cart: Cart, event: CartCheckedOut) -> Cart:
-    return Cart(cart.cart_id, cart.lines, "checked_out")
-
-
-_EVOLVE: dict[type, Callable[[Cart, Any], Cart]] = {
-    CartOpened: _opened,
-    ItemAdded: _item_added,
-    QuantityChanged: _quantity_changed,
-    LineRemoved: _line_removed,
-    CartCheckedOut: _checked_out,
-}
-
-
-def _index(lines: tuple[Line, ...], sku: str) -> int | None:
-    for index, line in enumerate(lines):
-        if line.sku == sku:
-            return index
-    return None
+    match event:
+        case CartOpened(cart_id):
+            return Cart(cart_id=cart_id, status="open")
+        case ItemAdded(sku, name, unit_price, quantity, line_quantity):
+            if line_quantity == quantity:  # the line was not in the cart: a new one
+                line = Line(sku, name, unit_price, line_quantity)
+                return Cart(cart.cart_id, (*cart.lines, line), cart.status)
+            return _with_quantity(cart, sku, line_quantity)
+        case QuantityChanged(sku, to_quantity=to_quantity):
+            return _with_quantity(cart, sku, to_quantity)
+        case LineRemoved(sku):
+            lines = tuple([line for line in cart.lines if line.sku != sku])
+            return Cart(cart.cart_id, lines, cart.status)
+        case CartCheckedOut():
+            return Cart(cart.cart_id, cart.lines, "checked_out")
+    raise TypeError(f"Not a cart event: {event!r}")
 
 
 def _with_quantity(cart: Cart, sku: str, quantity: int) -> Cart:
-    lines = cart.lines
-    index = _index(lines, sku)
-    if index is None:
-        return Cart(cart.cart_id, lines, cart.status)
-    line = lines[index]
-    changed = Line(sku, line.name, line.unit_price, quantity)
-    return Cart(cart.cart_id, (*lines[:index], changed, *lines[index + 1 :]), cart.status)
+    """The cart with its line of `sku` (if it has one) holding `quantity`."""
+    lines = [
+        Line(sku, line.name, line.unit_price, quantity) if line.sku == sku else line
+        for line in cart.lines
+    ]
+    return Cart(cart.cart_id, tuple(lines), cart.status)
 
 
 def make_cart_decider(

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
 from uuid import UUID
 
 import pytest
@@ -24,6 +22,7 @@ from tests.account import (
     Withdrawn,
     account,
 )
+from tests.codec_cases import RICH, Colour, Line, Rich
 
 
 def test_a_deposit_is_recorded() -> None:
@@ -101,52 +100,11 @@ def test_a_field_type_that_cannot_be_stored_is_refused_at_set_up() -> None:
         Decider("odd", 0, lambda c, s: [], lambda s, e: s, events=[Odd])
 
 
-class Colour(enum.Enum):
-    RED = "red"
-
-
-@dataclass(frozen=True)
-class Line:
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class Rich:
-    when: datetime
-    day: date
-    price: Decimal
-    ref: UUID
-    colour: Colour
-    kind: Literal["a", "b"]
-    lines: tuple[Line, ...]
-    pair: tuple[int, str]
-    tags: frozenset[str]
-    names: list[str]
-    totals: dict[str, int]
-    note: str | None = None
-    ratio: float = 0.5
-    extra: tuple[int, ...] = field(default=())
-
-
 def test_the_codec_handles_the_usual_field_types() -> None:
-    rich = Rich(
-        when=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        day=date(2026, 1, 2),
-        price=Decimal("9.99"),
-        ref=UUID(int=7),
-        colour=Colour.RED,
-        kind="b",
-        lines=(Line("a", 1), Line("b", 2)),
-        pair=(1, "x"),
-        tags=frozenset({"t"}),
-        names=["n"],
-        totals={"a": 1},
-    )
     decider = Decider("rich", None, lambda c, s: [], lambda s, e: s, events=[Rich])
-    name, version, data = decider.encode(rich)
+    name, version, data = decider.encode(RICH)
     assert data["lines"] == [{"sku": "a", "quantity": 1}, {"sku": "b", "quantity": 2}]
-    assert decider.decode(name, version, data) == rich
+    assert decider.decode(name, version, data) == RICH
 
 
 @dataclass(frozen=True)
