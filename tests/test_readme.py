@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import emit as emit_package
-
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "guide.md"
@@ -29,29 +27,12 @@ REPO_PATH = re.compile(
 MADE_WHEN_RUN = {"instance/config.py", "instance/emit.sqlite3", "bench/.peer-venv"}
 # The redesign's new paths (issue 12), written in the docs before the moves land on this branch.
 # Empty this set once they exist: then every path the pages name is checked.
-NOT_YET_MOVED = {
-    "emit/observers.py",
-    "emit/sql/",
-    "emit/sql/postgres.py",
-    "emit/sql/sqlite_lock.py",
-    "emit/subscribers/",
-    "emit/subscribers/locks.py",
-    "shop/",
-    "shop/cart.py",
-    "shop/catalog.py",
-    "tests/runtime/test_replay.py",
-    "tests/store/test_store_contract.py",
-}
 
 
 def run_examples(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Runs a page's Python blocks in order, in one namespace, from an empty directory."""
     blocks = PYTHON.findall(page.read_text())
     assert blocks, f"{page.name} has Python examples"
-    # `Policies` is the redesign's name for `Subscribers`: until that lands, the old class
-    # stands in for it so the examples run on either side of the merge.
-    if not hasattr(emit_package, "Policies"):
-        monkeypatch.setattr(emit_package, "Policies", emit_package.Subscribers, raising=False)
     monkeypatch.chdir(tmp_path)  # the examples write instance/emit.sqlite3
     namespace: dict[str, Any] = {}
     for block in blocks:
@@ -127,9 +108,7 @@ def test_every_relative_link_leads_somewhere(page: Path) -> None:
 def test_every_file_named_exists(page: Path) -> None:
     named = set(REPO_PATH.findall(FENCE.sub("", page.read_text())))
     missing = sorted(
-        path
-        for path in named - MADE_WHEN_RUN - NOT_YET_MOVED
-        if not (ROOT / path).exists() and "<" not in path
+        path for path in named - MADE_WHEN_RUN if not (ROOT / path).exists() and "<" not in path
     )
     assert not missing, f"{page.name} names files that do not exist: {missing}"
 

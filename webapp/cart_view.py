@@ -1,4 +1,4 @@
-"""The cart as its templates draw it: what they are given (`view`), and the regions an htmx
+"""The cart as its templates draw it: what they are given (`context`), and the regions an htmx
 answer to a cart action swaps (`regions`, `line_swap`)."""
 
 from __future__ import annotations
