@@ -38,19 +38,24 @@ def cart_ids(carts: int) -> list[str]:
 
 
 def emit_populate(url: str, carts: int) -> None:
-    from emit import AppendRequest, Emit
+    from emit import AppendRequest, NewEvent
+    from emit.ids import new_id
     from shop.cart import CartOpened, cart_decider
 
-    emit = Emit(cart_decider, store=_store(url))
+    store = _store(url)
     for start in range(0, carts, 1000):
         requests = [
-            AppendRequest(cart_id, 0, [emit._new_event(CartOpened(cart_id), "{}")])
+            AppendRequest(
+                cart_id,
+                0,
+                [NewEvent(new_id(), *cart_decider.encode_json(CartOpened(cart_id)), "{}")],
+            )
             for cart_id in cart_ids(carts)[start : start + 1000]
         ]
-        for result in emit.store.append_many(requests):
+        for result in store.append_many(requests):
             if isinstance(result, Exception):
                 raise result
-    emit.close()
+    store.close()
 
 
 def peer_populate(env: dict[str, str], carts: int) -> None:
