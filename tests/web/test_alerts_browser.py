@@ -55,25 +55,42 @@ def is_focused(alert: Locator) -> bool:
     return bool(alert.evaluate("el => document.activeElement === el"))
 
 
-def test_a_rejection_below_the_fold_is_scrolled_to_and_focused(
-    context: BrowserContext, live_server: LiveServer
-) -> None:
+def assert_brought_into_sight(page: Page, alert: Locator) -> None:
+    """The alert a swap brought is scrolled wholly into the viewport and holds the focus."""
+    wait_until_in_sight(page, alert)
+    assert in_viewport(page, alert)
+    expect(alert).to_be_focused()  # a screen reader reads it out
+
+
+def cart_with_60_oat_milk(context: BrowserContext, live_server: LiveServer) -> Page:
+    """A new cart holding 60 oat milk: adding 60 more is refused (at most 99 of one product)."""
     page = context.new_page()
     open_new_cart(page, live_server)
     add(page, "MILK-OAT", 60)
     expect(page.locator("#product-MILK-OAT")).to_contain_text("60 in cart")
+    return page
+
+
+def refuse_60_more(page: Page) -> Locator:
+    """Add 60 more oat milk; return the refusal, shown next to the product's card."""
+    add(page, "MILK-OAT", 60)
+    alert = page.locator("#product-MILK-OAT").get_by_role("alert")
+    expect(alert).to_have_text(TOO_MANY)
+    return alert
+
+
+def test_a_rejection_below_the_fold_is_scrolled_to_and_focused(
+    context: BrowserContext, live_server: LiveServer
+) -> None:
+    page = cart_with_60_oat_milk(context, live_server)
     # The card's form at the foot of the window, as in the issue: the alert under it would land
     # off screen.
     page.locator("#product-MILK-OAT form").evaluate("form => form.scrollIntoView(false)")
     scrolled = page.evaluate("window.scrollY")
 
-    add(page, "MILK-OAT", 60)
-    alert = page.locator("#product-MILK-OAT").get_by_role("alert")
-    expect(alert).to_have_text(TOO_MANY)
-    wait_until_in_sight(page, alert)
-    assert in_viewport(page, alert)
+    alert = refuse_60_more(page)
+    assert_brought_into_sight(page, alert)
     assert page.evaluate("window.scrollY") > scrolled
-    expect(alert).to_be_focused()  # a screen reader reads it out
     assert is_focused(alert)
 
 
@@ -91,25 +108,18 @@ def test_an_error_at_the_top_of_the_page_is_scrolled_to_and_focused(
     assert page.evaluate("window.scrollY") > 0  # the Add button is down the page
     alert = page.locator("#page-alert").get_by_role("alert")
     expect(alert).to_contain_text("That request did not make sense")
-    wait_until_in_sight(page, alert)
-    assert in_viewport(page, alert)
-    expect(alert).to_be_focused()
+    assert_brought_into_sight(page, alert)
 
 
 def test_an_alert_already_in_sight_does_not_move_the_page(
     context: BrowserContext, live_server: LiveServer
 ) -> None:
-    page = context.new_page()
-    open_new_cart(page, live_server)
-    add(page, "MILK-OAT", 60)
-    expect(page.locator("#product-MILK-OAT")).to_contain_text("60 in cart")
+    page = cart_with_60_oat_milk(context, live_server)
     page.locator("#product-MILK-OAT").evaluate("card => card.scrollIntoView({block: 'center'})")
     scrolled = page.evaluate("window.scrollY")
     assert scrolled > 0
 
-    add(page, "MILK-OAT", 60)
-    alert = page.locator("#product-MILK-OAT").get_by_role("alert")
-    expect(alert).to_have_text(TOO_MANY)
+    alert = refuse_60_more(page)
     expect(alert).to_be_focused()
     page.wait_for_timeout(500)  # time for any scroll, smooth or not, to have moved the page
     assert page.evaluate("window.scrollY") == scrolled
@@ -203,9 +213,7 @@ def test_a_stale_page_answer_below_the_fold_is_scrolled_to_and_focused(
     assert answer.value.status == 409
     alert = page.locator("#line-MILK-OAT").get_by_role("alert")
     expect(alert).to_contain_text("Since you loaded this page: + 1 × Oat milk")
-    wait_until_in_sight(page, alert)
-    assert in_viewport(page, alert)
-    expect(alert).to_be_focused()
+    assert_brought_into_sight(page, alert)
 
 
 def test_an_error_answering_the_pages_own_polling_takes_no_focus(
