@@ -6,6 +6,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -79,22 +80,19 @@ Factory = Callable[..., AccountEmit]
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def make_emit(request: pytest.FixtureRequest) -> Iterator[Factory]:
     """Opens an `Emit` on the store under test; every call opens a new one on the same data."""
-    opened: list[EventStore] = []
     memory = InMemoryEventStore()
     url = (
         None
         if request.param == "memory"
         else request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
     )
+    with ExitStack() as opened:
 
-    def factory(**options: Any) -> AccountEmit:
-        store: EventStore = memory if url is None else SqlEventStore(url)
-        opened.append(store)
-        return Emit(account, store=store, **options)
+        def factory(**options: Any) -> AccountEmit:
+            store: EventStore = memory if url is None else SqlEventStore(url)
+            return Emit(account, store=opened.enter_context(closing(store)), **options)
 
-    yield factory
-    for store in opened:
-        store.close()
+        yield factory
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

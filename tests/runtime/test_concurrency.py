@@ -10,6 +10,7 @@ import pytest
 
 from emit import Emit, SqlEventStore
 from tests.account import Account, Deposit, account
+from tests.threads import start_and_join
 
 THREADS = 8
 COMMANDS = 200
@@ -28,10 +29,7 @@ def _hammer(emit: Emit[Any, Any, Account], aggregate_id: str, threads: int, comm
             errors.append(error)
 
     pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    start_and_join(pool)
     assert errors == []
 
 
@@ -70,10 +68,7 @@ def _process_worker(url: str, aggregate_id: str, name: str, commands: int) -> No
             errors.append(error)
 
     pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
+    start_and_join(pool)
     store.close()
     if errors:
         raise errors[0]
@@ -140,10 +135,7 @@ def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: s
         threading.Thread(target=write, args=(emits[i % 3], streams[(i // 2) :: 3]))
         for i in range(writers_count)
     ]
-    for thread in writers:
-        thread.start()
-    for thread in writers:
-        thread.join()
+    start_and_join(writers)
     writers_done.set()
     reader.join()
 

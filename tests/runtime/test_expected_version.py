@@ -21,6 +21,7 @@ from emit import (
 )
 from tests.account import Account, Deposit, Withdraw, account
 from tests.conftest import Factory
+from tests.threads import start_and_join
 
 
 def counting(calls: list[object]) -> Decider[Any, Any, Account]:
@@ -153,9 +154,6 @@ def test_expected_versions_from_racing_threads_store_exactly_one_winner_per_vers
                     wins.append(result.version)
 
     threads = [threading.Thread(target=worker, args=(emits[i % 2],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threads)
     assert len(wins) == len(set(wins)) == 10  # the balance of 100 withdrawn 10 at a time
     assert emits[0].aggregate("acc", catch_up=True).state.balance == 0

@@ -31,6 +31,7 @@ from emit import (
 )
 from tests.account import Account, Deposit, Deposited, Withdraw, account
 from tests.conftest import AccountEmit, Factory, fail_after_commits
+from tests.threads import start_and_join
 
 
 def same_result(first: CommandResult[Any, Any], again: CommandResult[Any, Any]) -> None:
@@ -216,10 +217,7 @@ def test_keys_under_eight_threads_each_sent_twice_at_once(make_emit: Factory) ->
         answers.setdefault(pair, []).append(mine)
 
     threads = [threading.Thread(target=send, args=(t,)) for t in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threads)
     assert not errors
     history = emits[0].history("acc")
     by = [e.event.by for e in history[1:]]

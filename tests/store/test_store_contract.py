@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing
 from typing import Any
 
 import pytest
@@ -31,23 +32,13 @@ StoreFactory = Callable[[], EventStore]
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def open_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
     """A function opening the store under test; reopening gives the same data (except memory)."""
-    opened: list[EventStore] = []
     if request.param == "memory":
         memory = InMemoryEventStore()
-
-        def factory() -> EventStore:
-            return memory
-    else:
-        url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-
-        def factory() -> EventStore:
-            store = SqlEventStore(url)
-            opened.append(store)
-            return store
-
-    yield factory
-    for store in opened:
-        store.close()
+        yield lambda: memory
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+    with ExitStack() as opened:
+        yield lambda: opened.enter_context(closing(SqlEventStore(url)))
 
 
 @pytest.fixture

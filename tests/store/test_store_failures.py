@@ -103,7 +103,16 @@ def failures(
     return seen
 
 
-def works_again(emit: Emit[Any, Any, Any], subscribers: Policies) -> None:
+def assert_all_failed_as(
+    seen: dict[str, tuple[StorageErrorKind | str, float]], kind: StorageErrorKind
+) -> None:
+    """Every call raised a `StorageError` of this kind (and nothing else)."""
+    assert {name: outcome for name, (outcome, _) in seen.items()} == dict.fromkeys(seen, kind)
+
+
+def works_again(pg_proxy: FaultProxy, emit: Emit[Any, Any, Any], subscribers: Policies) -> None:
+    """Once traffic passes again, every call works on the same objects."""
+    pg_proxy.pass_traffic()
     for call in calls(emit, subscribers).values():
         call()
 
@@ -118,12 +127,9 @@ def test_a_server_that_is_gone_is_an_unreachable_storage_error_at_once(
     else:
         pg_proxy.cut()
     seen = failures(emit, subscribers)
-    assert {name: kind for name, (kind, _) in seen.items()} == dict.fromkeys(
-        seen, StorageErrorKind.UNREACHABLE
-    )
+    assert_all_failed_as(seen, StorageErrorKind.UNREACHABLE)
     assert max(took for _, took in seen.values()) < 1.0
-    pg_proxy.pass_traffic()
-    works_again(emit, subscribers)
+    works_again(pg_proxy, emit, subscribers)
 
 
 def test_a_frozen_server_is_a_timeout_storage_error_within_the_limit(
@@ -132,13 +138,10 @@ def test_a_frozen_server_is_a_timeout_storage_error_within_the_limit(
     emit, subscribers = library
     pg_proxy.freeze()
     seen = failures(emit, subscribers)
-    assert {name: kind for name, (kind, _) in seen.items()} == dict.fromkeys(
-        seen, StorageErrorKind.TIMEOUT
-    )
+    assert_all_failed_as(seen, StorageErrorKind.TIMEOUT)
     slow = {name: round(took, 2) for name, (_, took) in seen.items() if took > LIMIT}
     assert not slow, f"over {LIMIT} s: {slow}"
-    pg_proxy.pass_traffic()
-    works_again(emit, subscribers)
+    works_again(pg_proxy, emit, subscribers)
 
 
 def test_a_freeze_in_the_middle_of_an_append_ends_within_the_limit(

@@ -28,12 +28,23 @@ from emit import (
 )
 from tests.account import Account, Close, Deposit, Deposited, Withdraw, account
 from tests.balances import balance_projection, balances, project_balance, read_balances
+from tests.threads import start_and_join
 
 AccountEmit = Emit[Any, Any, Account]
 
 
 def open_emit(url: str, *projections: Projection[Any], **options: Any) -> AccountEmit:
     return Emit(account, store=SqlEventStore(url), projections=projections, **options)
+
+
+def project_one_account(url: str, *commands: object) -> None:
+    """Open acc-1 and handle the commands with the balances projection on, then close: the read
+    model as a process that has since stopped left it."""
+    emit = open_emit(url, balance_projection)
+    emit.create("acc-1")
+    for command in commands:
+        emit.handle_command("acc-1", command)
+    emit.close()
 
 
 def engine_of(emit: AccountEmit) -> sa.Engine:
@@ -49,6 +60,16 @@ def expected_balances(emit: AccountEmit) -> dict[str, tuple[int, int, bool]]:
     """The read model as the aggregates' own states say it should be."""
     states = {i: emit.get_state(i, catch_up=True) for i in emit.aggregate_ids(limit=1000)}
     return {i: (s.balance, len(s.deposits), s.open) for i, s in states.items()}
+
+
+def assert_projection_equals_its_rebuild(reader: AccountEmit, rebuilder: AccountEmit) -> None:
+    """The read model says what the aggregates' states say, and a rebuild (by `rebuilder`, the
+    same process as `reader` or another) leaves it as it was."""
+    engine = engine_of(reader)
+    projected = read_balances(engine)
+    assert projected == expected_balances(reader)
+    rebuilder.projections.rebuild("balances")
+    assert read_balances(engine) == projected
 
 
 def test_a_projection_sees_each_event_once_inside_the_append(database_url: str) -> None:
@@ -110,10 +131,7 @@ def test_in_a_shared_commit_only_the_command_whose_projection_fails_is_lost(
                 failures.append(account_id)
 
     threads = [threading.Thread(target=work, args=(a,)) for a in accounts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threads)
 
     assert len(failures) == 4 * len(accounts)
     assert model(emit) == dict.fromkeys(accounts, (16, 16, True))
@@ -153,11 +171,7 @@ def test_events_appended_without_the_projection_are_replayed_by_the_next_append(
 
 
 def test_a_new_revision_gets_new_tables_and_is_rebuilt(database_url: str) -> None:
-    first = open_emit(database_url, balance_projection)
-    first.create("acc-1")
-    first.handle_command("acc-1", Deposit(5))
-    first.handle_command("acc-1", Withdraw(2))
-    first.close()
+    project_one_account(database_url, Deposit(5), Withdraw(2))
 
     counts = sa.Table(
         "test_balances",  # the same table, with a new column and without an old one
@@ -266,10 +280,7 @@ def test_appends_wait_for_a_rebuild_and_are_projected_after_it(database_url: str
 
 
 def test_a_failing_rebuild_leaves_the_read_model_as_it_was(database_url: str) -> None:
-    emit = open_emit(database_url, balance_projection)
-    emit.create("acc-1")
-    emit.handle_command("acc-1", Deposit(13))
-    emit.close()
+    project_one_account(database_url, Deposit(13))
     broken = open_emit(database_url, failing_on(13))  # caught up already: no failure yet
 
     with pytest.raises(ProjectionError, match="cannot project 13"):
@@ -305,10 +316,7 @@ def test_projections_are_refused_on_a_store_without_sql() -> None:
 
 
 def test_a_renamed_projection_takes_its_old_checkpoint_over(database_url: str) -> None:
-    emit = open_emit(database_url, balance_projection)
-    emit.create("acc-1")
-    emit.handle_command("acc-1", Deposit(10))
-    emit.close()
+    project_one_account(database_url, Deposit(10))
     renamed = Projection(
         "account_balances", [balances], project_balance, renamed_from=["old", "balances"]
     )
@@ -376,11 +384,7 @@ def test_after_any_workload_the_projection_equals_its_rebuild(
     run_workload(emits, steps)
     emits[0].create("last")  # the plain emit's events reach the read model by the next append
 
-    engine = engine_of(emits[0])
-    projected = read_balances(engine)
-    assert projected == expected_balances(emits[0])
-    emits[0].projections.rebuild("balances")
-    assert read_balances(engine) == projected
+    assert_projection_equals_its_rebuild(emits[0], emits[0])
     for emit in emits:
         emit.close()
 
@@ -402,15 +406,8 @@ def test_after_a_concurrent_workload_the_projection_equals_its_rebuild(database_
     threads = [
         threading.Thread(target=run_workload, args=(emits, all_steps[i::4])) for i in range(4)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threads)
 
-    engine = engine_of(emits[0])
-    projected = read_balances(engine)
-    assert projected == expected_balances(emits[0])
-    emits[1].projections.rebuild("balances")
-    assert read_balances(engine) == projected
+    assert_projection_equals_its_rebuild(emits[0], emits[1])
     for emit in emits:
         emit.close()

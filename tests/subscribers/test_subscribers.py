@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -77,16 +78,13 @@ def once_each(emit: AccountEmit, positions: range | None = None) -> Counter[int]
 
 @pytest.fixture
 def make_emit(database_url: str) -> Iterator[Callable[[], AccountEmit]]:
-    opened: list[AccountEmit] = []
+    with ExitStack() as opened:
 
-    def factory() -> AccountEmit:
-        emit: AccountEmit = Emit(account, store=SqlEventStore(database_url), observers=[])
-        opened.append(emit)
-        return emit
+        def factory() -> AccountEmit:
+            emit: AccountEmit = Emit(account, store=SqlEventStore(database_url), observers=[])
+            return opened.enter_context(emit)
 
-    yield factory
-    for emit in opened:
-        emit.close()
+        yield factory
 
 
 @pytest.fixture

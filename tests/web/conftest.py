@@ -6,7 +6,8 @@ are off here so tests can post plain dicts; test_security.py turns them on.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -17,7 +18,15 @@ from werkzeug.test import TestResponse
 from emit.codec import to_json
 from emit.ids import new_id
 from emit.store import AppendRequest, NewEvent
-from shop.cart import AddItem, ChangeQuantity, CheckOut, QuantityChanged, RemoveLine, cart_decider
+from shop.cart import (
+    AddItem,
+    CartCommand,
+    ChangeQuantity,
+    CheckOut,
+    QuantityChanged,
+    RemoveLine,
+    cart_decider,
+)
 from webapp import create_app, operators
 from webapp.db import CartEmit, get_emit, get_engine, init_db
 from webapp.live_server import LiveServer, chromium_launch_options
@@ -53,11 +62,26 @@ def make_app(store_url: str, **config: Any) -> Flask:
     return app
 
 
+AppFactory = Callable[..., Flask]
+
+
 @pytest.fixture
-def app(sqlite_url: str) -> Iterator[Flask]:
-    app = make_app(sqlite_url)
-    yield app
-    get_emit(app).close()
+def app_with(sqlite_url: str) -> Iterator[AppFactory]:
+    """Makes the app with settings of its own (`make_app`'s) on the test's SQLite file; each one
+    made is closed after the test."""
+    with ExitStack() as opened:
+
+        def make(**config: Any) -> Flask:
+            app = make_app(sqlite_url, **config)
+            opened.callback(get_emit(app).close)
+            return app
+
+        yield make
+
+
+@pytest.fixture
+def app(app_with: AppFactory) -> Flask:
+    return app_with()
 
 
 @pytest.fixture
@@ -104,6 +128,14 @@ def open_cart(client: FlaskClient) -> str:
     response = client.post("/carts")
     assert response.status_code == 303
     return response.headers["Location"].rsplit("/", 1)[1]
+
+
+def open_cart_with(client: FlaskClient, emit: CartEmit, *commands: CartCommand) -> str:
+    """Open a cart through the app and handle the commands on it directly; return its id."""
+    cart_id = open_cart(client)
+    for command in commands:
+        emit.handle_command(cart_id, command)
+    return cart_id
 
 
 def create_history(emit: CartEmit, cart_id: str) -> str:

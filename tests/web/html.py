@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html.parser import HTMLParser
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
@@ -84,3 +85,11 @@ def form_fields(html: str, action: str, **having: str) -> dict[str, str]:
         if "" not in fields and having.items() <= fields.items():
             return fields
     raise AssertionError(f"no form posting to {action!r} with {having}")
+
+
+def assert_elements_contain(html: str, expected: Mapping[str, str | Sequence[str]]) -> None:
+    """Each element, named by its id, contains each of its texts (one, or a sequence of them)."""
+    for element_id, texts in expected.items():
+        found = element(html, element_id)
+        for text in [texts] if isinstance(texts, str) else texts:
+            assert text in found, f"{text!r} is not in #{element_id}: {found}"

@@ -55,25 +55,76 @@ def is_focused(alert: Locator) -> bool:
     return bool(alert.evaluate("el => document.activeElement === el"))
 
 
-def test_a_rejection_below_the_fold_is_scrolled_to_and_focused(
-    context: BrowserContext, live_server: LiveServer
-) -> None:
+def assert_brought_into_sight(page: Page, alert: Locator) -> None:
+    """The alert a swap brought is scrolled wholly into the viewport and holds the focus."""
+    wait_until_in_sight(page, alert)
+    assert in_viewport(page, alert)
+    expect(alert).to_be_focused()  # a screen reader reads it out
+
+
+def cart_with_60_oat_milk(context: BrowserContext, live_server: LiveServer) -> Page:
+    """A new cart holding 60 oat milk: adding 60 more is refused (at most 99 of one product)."""
     page = context.new_page()
     open_new_cart(page, live_server)
     add(page, "MILK-OAT", 60)
     expect(page.locator("#product-MILK-OAT")).to_contain_text("60 in cart")
-    # The card's form at the foot of the window, as in the issue: the alert under it would land
-    # off screen.
-    page.locator("#product-MILK-OAT form").evaluate("form => form.scrollIntoView(false)")
-    scrolled = page.evaluate("window.scrollY")
+    return page
 
+
+def scroll(page: Page, selector: str, script: str) -> float:
+    """Scroll the page by running `script` on the element; return where the page now is."""
+    page.locator(selector).evaluate(script)
+    return float(page.evaluate("window.scrollY"))
+
+
+def cart_in_two_tabs(
+    context: BrowserContext, live_server: LiveServer, skus: list[str]
+) -> tuple[Page, Page, str]:
+    """A new cart holding one of each product, open in a first tab, then in a second; and its
+    address."""
+    first = context.new_page()
+    cart_url = open_new_cart(first, live_server)
+    for sku in skus:
+        add(first, sku, 1)
+        expect(first.locator(f"#line-{sku}")).to_be_visible()
+    second = context.new_page()
+    second.goto(cart_url)
+    return first, second, cart_url
+
+
+def status_of_click(page: Page, button: str, path: str) -> int:
+    """Click the button; return the status of the answer to the request whose path ends so."""
+    with page.expect_response(re.compile(path + "$")) as answer:
+        page.locator(button).click()
+    return answer.value.status
+
+
+def alert_in(page: Page, region: str, text: str) -> Locator:
+    """The alert inside the region, once it says the text."""
+    alert = page.locator(region).get_by_role("alert")
+    expect(alert).to_contain_text(text)
+    return alert
+
+
+def refuse_60_more(page: Page) -> Locator:
+    """Add 60 more oat milk; return the refusal, shown next to the product's card."""
     add(page, "MILK-OAT", 60)
     alert = page.locator("#product-MILK-OAT").get_by_role("alert")
     expect(alert).to_have_text(TOO_MANY)
-    wait_until_in_sight(page, alert)
-    assert in_viewport(page, alert)
+    return alert
+
+
+def test_a_rejection_below_the_fold_is_scrolled_to_and_focused(
+    context: BrowserContext, live_server: LiveServer
+) -> None:
+    page = cart_with_60_oat_milk(context, live_server)
+    # The card's form at the foot of the window, as in the issue: the alert under it would land
+    # off screen.
+    scrolled = scroll(page, "#product-MILK-OAT form", "form => form.scrollIntoView(false)")
+
+    alert = refuse_60_more(page)
+    assert_brought_into_sight(page, alert)
     assert page.evaluate("window.scrollY") > scrolled
-    expect(alert).to_be_focused()  # a screen reader reads it out
     assert is_focused(alert)
 
 
@@ -85,31 +136,20 @@ def test_an_error_at_the_top_of_the_page_is_scrolled_to_and_focused(
     # Browser validation bypassed: the server answers 400, shown in #page-alert at the top.
     page.locator("#product-MILK-OAT form").evaluate("form => { form.noValidate = true; }")
     page.locator("#quantity-MILK-OAT").fill("99999")
-    with page.expect_response(re.compile(r"/items$")) as answer:
-        page.locator("#add-MILK-OAT").click()
-    assert answer.value.status == 400
+    assert status_of_click(page, "#add-MILK-OAT", "/items") == 400
     assert page.evaluate("window.scrollY") > 0  # the Add button is down the page
-    alert = page.locator("#page-alert").get_by_role("alert")
-    expect(alert).to_contain_text("That request did not make sense")
-    wait_until_in_sight(page, alert)
-    assert in_viewport(page, alert)
-    expect(alert).to_be_focused()
+    alert = alert_in(page, "#page-alert", "That request did not make sense")
+    assert_brought_into_sight(page, alert)
 
 
 def test_an_alert_already_in_sight_does_not_move_the_page(
     context: BrowserContext, live_server: LiveServer
 ) -> None:
-    page = context.new_page()
-    open_new_cart(page, live_server)
-    add(page, "MILK-OAT", 60)
-    expect(page.locator("#product-MILK-OAT")).to_contain_text("60 in cart")
-    page.locator("#product-MILK-OAT").evaluate("card => card.scrollIntoView({block: 'center'})")
-    scrolled = page.evaluate("window.scrollY")
+    page = cart_with_60_oat_milk(context, live_server)
+    scrolled = scroll(page, "#product-MILK-OAT", "card => card.scrollIntoView({block: 'center'})")
     assert scrolled > 0
 
-    add(page, "MILK-OAT", 60)
-    alert = page.locator("#product-MILK-OAT").get_by_role("alert")
-    expect(alert).to_have_text(TOO_MANY)
+    alert = refuse_60_more(page)
     expect(alert).to_be_focused()
     page.wait_for_timeout(500)  # time for any scroll, smooth or not, to have moved the page
     assert page.evaluate("window.scrollY") == scrolled
@@ -162,17 +202,12 @@ def test_without_javascript_a_refused_add_answers_at_the_carts_address(
 def test_without_javascript_a_stale_checkout_answers_at_the_carts_address(
     no_js: BrowserContext, live_server: LiveServer
 ) -> None:
-    tab_a = no_js.new_page()
-    cart_url = open_new_cart(tab_a, live_server)
-    add(tab_a, "TEA-CHAI", 1)
-    tab_b = no_js.new_page()
-    tab_b.goto(cart_url)
+    tab_a, tab_b, cart_url = cart_in_two_tabs(no_js, live_server, ["TEA-CHAI"])
     add(tab_b, "MUG-TRVL", 1)
 
     tab_a.locator("#check-out").click()
     expect(tab_a).to_have_url(cart_url)
-    alert = tab_a.locator("#cart-summary").get_by_role("alert")
-    expect(alert).to_contain_text("Since you loaded this page: + 1 × Travel mug")
+    alert = alert_in(tab_a, "#cart-summary", "Since you loaded this page: + 1 × Travel mug")
     expect(alert).to_be_focused()
     expect(tab_a.locator("#line-MUG-TRVL")).to_be_visible()
     tab_a.reload()
@@ -185,27 +220,17 @@ def test_a_stale_page_answer_below_the_fold_is_scrolled_to_and_focused(
     context: BrowserContext, live_server: LiveServer
 ) -> None:
     """The 409 of a quantity set on a page another tab has moved past, next to its line."""
-    page = context.new_page()
-    cart_url = open_new_cart(page, live_server)
-    for sku in ["BEAN-250", "FILT-100", "MUG-TRVL", "TEA-CHAI", "MILK-OAT"]:
-        add(page, sku, 1)
-        expect(page.locator(f"#line-{sku}")).to_be_visible()
-    other = context.new_page()
-    other.goto(cart_url)
+    skus = ["BEAN-250", "FILT-100", "MUG-TRVL", "TEA-CHAI", "MILK-OAT"]
+    page, other, _ = cart_in_two_tabs(context, live_server, skus)
     other.locator("#more-MILK-OAT").click()
     expect(other.locator("#line-quantity-MILK-OAT")).to_have_value("2")
 
     # The line's Update button at the foot of the window; its alert would land below it.
     page.locator("#set-MILK-OAT").evaluate("button => button.scrollIntoView(false)")
     page.locator("#line-quantity-MILK-OAT").fill("5")
-    with page.expect_response(re.compile(r"/quantity$")) as answer:
-        page.locator("#set-MILK-OAT").click()
-    assert answer.value.status == 409
-    alert = page.locator("#line-MILK-OAT").get_by_role("alert")
-    expect(alert).to_contain_text("Since you loaded this page: + 1 × Oat milk")
-    wait_until_in_sight(page, alert)
-    assert in_viewport(page, alert)
-    expect(alert).to_be_focused()
+    assert status_of_click(page, "#set-MILK-OAT", "/quantity") == 409
+    alert = alert_in(page, "#line-MILK-OAT", "Since you loaded this page: + 1 × Oat milk")
+    assert_brought_into_sight(page, alert)
 
 
 def test_an_error_answering_the_pages_own_polling_takes_no_focus(

@@ -13,14 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shop.cart import AddItem
-from tests.web.conftest import HTMX, make_app, open_cart
+from tests.web.conftest import HTMX, make_app, open_cart_with
 from webapp.db import CartEmit, get_emit
 
 
 @pytest.fixture
 def cart_id(client: FlaskClient, emit: CartEmit) -> str:
-    cart_id = open_cart(client)
-    emit.handle_command(cart_id, AddItem("TEA-CHAI", 2))
+    cart_id = open_cart_with(client, emit, AddItem("TEA-CHAI", 2))
     return cart_id
 
 

@@ -21,6 +21,7 @@ from emit import (
 )
 from shop.cart import AddItem, CartCommand, ChangeQuantity, CheckOut, RemoveLine, cart_decider
 from shop.catalog import CATALOG
+from tests.threads import start_and_join
 from webapp.db import CartEmit
 from webapp.queries import ProjectedCartQueries, ReplayedCartQueries
 from webapp.read_models import PROJECTIONS, best_sellers, carts, project_carts
@@ -94,10 +95,7 @@ def test_after_concurrent_shoppers_the_read_models_match_the_events(database_url
         )
         workload.append((rng.randrange(2), rng.randrange(8), command))
     threads = [threading.Thread(target=run, args=(emits, workload[i::4])) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start_and_join(threads)
 
     assert_read_models_match_the_events(emits[1])
     for emit in emits:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask, url_for
@@ -15,18 +14,16 @@ from flask.testing import FlaskClient
 from werkzeug.test import EnvironBuilder, TestResponse
 
 from shop.cart import AddItem, CheckOut
-from tests.web.conftest import HTMX, make_app
+from tests.web.conftest import HTMX, AppFactory, make_app
 from tests.web.html import element, tags
 from webapp.db import get_emit
 from webapp.live_server import LiveServer
 
 
 @pytest.fixture
-def guarded(sqlite_url: str) -> Iterator[Flask]:
+def guarded(app_with: AppFactory) -> Flask:
     """The app with CSRF checks on."""
-    app = make_app(sqlite_url, WTF_CSRF_ENABLED=True)
-    yield app
-    get_emit(app).close()
+    return app_with(WTF_CSRF_ENABLED=True)
 
 
 def csrf_token(client: FlaskClient) -> str:

@@ -4,25 +4,21 @@ operator sees them all."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from shop.cart import AddItem
-from tests.web.conftest import HTMX, add_operator, make_app, open_cart, sign_in
+from tests.web.conftest import HTMX, AppFactory, add_operator, open_cart, sign_in
 from tests.web.html import element
 from webapp.db import get_emit
 from webapp.shoppers import KEPT
 
 
 @pytest.fixture
-def private(sqlite_url: str) -> Iterator[Flask]:
+def private(app_with: AppFactory) -> Flask:
     """The app as in production: the carts are not public."""
-    app = make_app(sqlite_url, CARTS_PUBLIC=False)
-    yield app
-    get_emit(app).close()
+    return app_with(CARTS_PUBLIC=False)
 
 
 # --- the demo: public ----------------------------------------------------------------------------

@@ -9,16 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from emit import Metadata, RecordedEvent, VersionOutOfRange
-from shop.cart import (
-    Cart,
-    CartCheckedOut,
-    CartEvent,
-    CartOpened,
-    ItemAdded,
-    Line,
-    LineRemoved,
-    QuantityChanged,
-)
+from shop import cart as domain
+from shop.cart import CartCheckedOut, CartOpened, ItemAdded, Line, LineRemoved, QuantityChanged
 from webapp.timeline import CartTimeline, diff, kind, summary
 
 BEANS = Line("BEAN-250", "Coffee beans, 250 g", 1290, 2)
@@ -51,7 +43,7 @@ TEA = Line("TEA-CHAI", "Chai tea, 20 bags", 890, 3)
     ],
 )
 def test_every_event_has_a_summary_and_a_kind(
-    event: CartEvent, words: str, event_kind: str
+    event: domain.CartEvent, words: str, event_kind: str
 ) -> None:
     assert summary(event) == words
     assert kind(event) == event_kind
@@ -64,8 +56,8 @@ def test_something_else_is_not_a_cart_event() -> None:
         kind(object())  # type: ignore[arg-type]
 
 
-def cart(*lines: Line, status: str = "open") -> Cart:
-    return Cart("c1", lines, status)  # type: ignore[arg-type]
+def cart(*lines: Line, status: str = "open") -> domain.Cart:
+    return domain.Cart("c1", lines, status)  # type: ignore[arg-type]
 
 
 def test_a_diff_marks_each_line_added_removed_changed_or_unchanged() -> None:
@@ -121,7 +113,7 @@ def test_a_diff_can_look_backwards() -> None:
 
 
 START = datetime(2025, 11, 27, 9, 0, tzinfo=UTC)
-EVENTS: list[CartEvent] = [
+EVENTS: list[domain.CartEvent] = [
     CartOpened("c1"),
     ItemAdded("BEAN-250", "Coffee beans, 250 g", 1290, 2, 2),
     ItemAdded("MUG-TRVL", "Travel mug", 2200, 1, 1),
@@ -131,7 +123,7 @@ EVENTS: list[CartEvent] = [
 ]
 
 
-def recorded(events: list[CartEvent]) -> list[RecordedEvent[CartEvent]]:
+def recorded(events: list[domain.CartEvent]) -> list[RecordedEvent[domain.CartEvent]]:
     """The events as if recorded a minute apart from START."""
     return [
         RecordedEvent(
@@ -155,8 +147,8 @@ def timeline() -> CartTimeline:
 
 def test_a_timeline_holds_the_cart_at_every_version(timeline: CartTimeline) -> None:
     assert (timeline.cart_id, timeline.latest) == ("c1", 6)
-    assert timeline.state(0) == Cart()
-    assert timeline.state(1) == Cart("c1", (), "open")
+    assert timeline.state(0) == domain.Cart()
+    assert timeline.state(1) == domain.Cart("c1", (), "open")
     assert timeline.state(3).lines == (BEANS, MUG)
     assert timeline.state(5).lines == (Line(BEANS.sku, BEANS.name, BEANS.unit_price, 3),)
     assert timeline.state(6).status == "checked_out"

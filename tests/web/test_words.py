@@ -8,7 +8,7 @@ import html
 from flask.testing import FlaskClient
 
 from shop.cart import AddItem
-from tests.web.conftest import open_cart
+from tests.web.conftest import open_cart_with
 from tests.web.html import element, tags
 from webapp.db import CartEmit
 
@@ -30,8 +30,7 @@ def test_best_sellers_say_they_are_a_top_five(client: FlaskClient) -> None:
 
 
 def test_the_event_count_links_to_the_history(client: FlaskClient, emit: CartEmit) -> None:
-    cart_id = open_cart(client)
-    emit.handle_command(cart_id, AddItem("TEA-CHAI", 1))
+    cart_id = open_cart_with(client, emit, AddItem("TEA-CHAI", 1))
     label = element(client.get(f"/carts/{cart_id}").text, "cart-version")
     assert label.startswith("<a ")
     assert "2 events" in label
@@ -43,8 +42,7 @@ def test_the_event_count_links_to_the_history(client: FlaskClient, emit: CartEmi
 def test_a_line_quantity_below_zero_says_zero_is_allowed(
     client: FlaskClient, emit: CartEmit
 ) -> None:
-    cart_id = open_cart(client)
-    emit.handle_command(cart_id, AddItem("TEA-CHAI", 2))
+    cart_id = open_cart_with(client, emit, AddItem("TEA-CHAI", 2))
     response = client.post(f"/carts/{cart_id}/lines/TEA-CHAI/quantity", data={"quantity": "-1"})
     assert response.status_code == 303  # without JavaScript, back to the cart, which says why
     page = client.get(response.headers["Location"]).text
