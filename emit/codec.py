@@ -14,9 +14,9 @@ What a caller may rely on:
   `__post_init__`; an exception that raises comes out as it was raised. An event or state that
   is not frozen and has a `__setattr__` of its own is built by its constructor, so its checks
   run (a dataclass nested in one is built by msgspec).
-- What emit stored before msgspec decodes to the same objects (tests/runtime/test_codec.py). The text
-  written is the same but for a UTC time, now ending "Z" rather than "+00:00", and a float's
-  exponent ("1e-7", not "1e-07").
+- What emit stored before msgspec decodes to the same objects (tests/runtime/test_codec.py).
+  The text written is the same but for a UTC time, now ending "Z" rather than "+00:00", and a
+  float's exponent ("1e-7", not "1e-07").
 - A float that is not finite (NaN, infinity) is refused with `CodecError` when it is encoded:
   JSON has no such numbers, and msgspec would write `null`, which would then never decode as a
   float again. What emit stored before with `NaN` or `Infinity` in it still decodes.
@@ -59,6 +59,27 @@ def to_json(value: Any) -> str:
     if b"null" in text:  # None, or a NaN or infinity msgspec wrote as null: look closer
         _check_finite(value)
     return text.decode()
+
+
+def check_plain_json(value: Any) -> None:
+    """Raise `TypeError` unless `value` is plain JSON data: a dict with string keys, a list or
+    tuple, a string, a finite number, a bool or None, all the way down. (msgspec would also
+    write a datetime, a UUID or a set, which come back as strings and lists: metadata, which has
+    no type to decode to, must not change type on the way.)"""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        _check_finite(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be strings, not {type(key).__name__} {key!r}")
+            check_plain_json(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_plain_json(item)
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _check_finite(value: Any) -> None:

@@ -237,9 +237,10 @@ class Emit(Generic[C, E, S]):
             )
         key = None if idempotency_key is None else command_key(idempotency_key, command)
         try:
+            document = new_metadata(type(command).__name__, metadata)  # refused before waiting
             live = self._locked_live(aggregate_id)
             try:
-                result = self._loop.run(live, command, metadata, expected_version, key)
+                result = self._loop.run(live, command, document, expected_version, key)
             finally:
                 self._done(live)
         except CommandRejected as rejection:
