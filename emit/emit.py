@@ -26,6 +26,7 @@ from emit.errors import (
     VersionOutOfRange,
 )
 from emit.idempotency import command_key, creation_key
+from emit.idempotency import fingerprint as _fingerprint
 from emit.ids import check_aggregate_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.observers import LoggingObserver, Observer, Observers
@@ -466,6 +467,14 @@ class Emit(Generic[C, E, S]):
         if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
             raise VersionOutOfRange(aggregate_id, version, latest)
         return latest
+
+
+def __getattr__(name: str) -> Any:
+    # `fingerprint` was importable from here before it moved to emit/idempotency.py.
+    if name == "fingerprint":
+        _deprecated("emit.emit.fingerprint", "emit.fingerprint")
+        return _fingerprint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _deprecated(old: str, new: str) -> None:
