@@ -239,7 +239,7 @@ class CommandLoop(Generic[C, E, S]):
         self, live: LiveAggregate[S], recorded: StoredCommand, key: CommandKey | None, command: C
     ) -> CommandResult[E, S]:
         """The result the command recorded under `key` had, read back from the store."""
-        if key is None or recorded.fingerprint != key.fingerprint:
+        if key is None or not key.names(recorded.fingerprint):
             raise IdempotencyKeyReused(
                 live.current.id,
                 recorded.key,

@@ -182,7 +182,7 @@ class Emit(Generic[C, E, S]):
                 return aggregate
             case Conflict() | Repeated():
                 recorded = None if key is None else self.store.find_command(aggregate_id, key.key)
-                if recorded is None or key is None or recorded.fingerprint != key.fingerprint:
+                if recorded is None or key is None or not key.names(recorded.fingerprint):
                     raise AggregateAlreadyExists(aggregate_id) from None
                 version = recorded.last_version
                 state = self._replayer.replay(aggregate_id, version)[1]

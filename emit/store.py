@@ -94,6 +94,12 @@ class CommandKey:
 
     key: str
     fingerprint: str
+    # What the same command's fingerprint was before its type moved to another module.
+    former: tuple[str, ...] = ()
+
+    def names(self, fingerprint: str) -> bool:
+        """True if `fingerprint`, recorded with this key, is of this very command."""
+        return fingerprint == self.fingerprint or fingerprint in self.former
 
 
 @dataclass(frozen=True, slots=True)
