@@ -62,18 +62,19 @@ def to_json(value: Any) -> str:
 
 
 def check_plain_json(value: Any) -> None:
-    """Raise `TypeError` unless `value` is plain JSON data: a dict with string keys, a list or
-    tuple, a string, a finite number, a bool or None, all the way down. (msgspec would also
-    write a datetime, a UUID or a set, which come back as strings and lists: metadata, which has
-    no type to decode to, must not change type on the way.)"""
+    """Raise `TypeError` unless `value` is what Python's json module writes: a dict, a list or
+    tuple, a string, a finite number, a bool or None, all the way down (a dict's keys strings,
+    numbers, bools or None, written as strings). msgspec would also write a datetime, a UUID or
+    a set, which come back as strings and lists: metadata, which has no type to decode to, must
+    not change type on the way."""
     if value is None or isinstance(value, str | bool | int):
         return
     if isinstance(value, float):
         _check_finite(value)
     elif isinstance(value, Mapping):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"keys must be strings, not {type(key).__name__} {key!r}")
+            if not (key is None or isinstance(key, str | int | float)):
+                raise TypeError(f"keys must be str, int, float, bool or None, not {key!r}")
             check_plain_json(item)
     elif isinstance(value, list | tuple):
         for item in value:
