@@ -1,7 +1,7 @@
 """The event store interface: what `Emit` needs from a place that keeps streams of events.
 
 A store knows nothing of deciders: it keeps each event's type name, schema version and JSON
-text. Every implementation passes the same contract suite (tests/test_store_contract.py).
+text. Every implementation passes the same contract suite (tests/store/test_store_contract.py).
 
 Guarantees every store gives:
 
