@@ -19,6 +19,7 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from emit import moved
 from emit.codec import CodecError
 from emit.decider import AggregateCreated, Decider
 from emit.emit import Emit
@@ -72,6 +73,8 @@ if TYPE_CHECKING:
     from emit.subscribers.projections import Projection, Projections
     from emit.subscribers.runner import Policies, Subscribers
     from emit.subscribers.status import SubscriberStatus
+
+moved.install()  # old module paths (emit.handlers, emit.projections, ...) still import
 
 # Public names whose modules need SQLAlchemy: imported on first use.
 _LAZY = {

@@ -14,17 +14,18 @@ What a caller may rely on:
   `__post_init__`; an exception that raises comes out as it was raised. An event or state that
   is not frozen and has a `__setattr__` of its own is built by its constructor, so its checks
   run (a dataclass nested in one is built by msgspec).
-- What emit stored before msgspec decodes to the same objects (tests/test_codec.py). The text
-  written is the same but for a UTC time, now ending "Z" rather than "+00:00", and a float's
-  exponent ("1e-7", not "1e-07").
+- What emit stored before msgspec decodes to the same objects (tests/runtime/test_codec.py).
+  The text written is the same but for a UTC time, now ending "Z" rather than "+00:00", and a
+  float's exponent ("1e-7", not "1e-07").
 - A float that is not finite (NaN, infinity) is refused with `CodecError` when it is encoded:
   JSON has no such numbers, and msgspec would write `null`, which would then never decode as a
-  float again. (emit wrote `NaN` before, which only Python reads back.)
+  float again. What emit stored before with `NaN` or `Infinity` in it still decodes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import types
@@ -60,6 +61,28 @@ def to_json(value: Any) -> str:
     return text.decode()
 
 
+def check_plain_json(value: Any) -> None:
+    """Raise `TypeError` unless `value` is what Python's json module writes: a dict, a list or
+    tuple, a string, a finite number, a bool or None, all the way down (a dict's keys strings,
+    numbers, bools or None, written as strings). msgspec would also write a datetime, a UUID or
+    a set, which come back as strings and lists: metadata, which has no type to decode to, must
+    not change type on the way."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        _check_finite(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not (key is None or isinstance(key, str | int | float)):
+                raise TypeError(f"keys must be str, int, float, bool or None, not {key!r}")
+            check_plain_json(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            check_plain_json(item)
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _check_finite(value: Any) -> None:
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -80,7 +103,23 @@ def from_json(text: str) -> Any:
     try:
         return _decoder.decode(text)
     except msgspec.DecodeError as error:
+        if _OLD_NUMBERS.search(text):
+            return _old_json(text)
         raise _not_json(error) from None
+
+
+# Before msgspec, emit stored a float that is not finite as Python's json module writes it:
+# `NaN`, `Infinity`, `-Infinity`. JSON has no such numbers and msgspec reads none, so text that
+# holds one, and only such text, is read as that module reads it (a slow path, never taken for
+# what emit writes now: it refuses such floats).
+_OLD_NUMBERS = re.compile(r"NaN|Infinity")
+
+
+def _old_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"not one JSON value: {error}") from None
 
 
 @cache
@@ -107,7 +146,18 @@ def json_decoder(hint: Any) -> Convert:
     text that is not JSON."""
     build, keys = _builder(hint), _keys(hint)
     check = None if keys is None else msgspec.json.Decoder(keys).decode
-    return _checked(hint, build, msgspec.json.Decoder(build).decode, check)
+    from_text = _checked(hint, build, msgspec.json.Decoder(build).decode, check)
+    from_data = decoder(hint)
+
+    def decode(text: str) -> Any:
+        try:
+            return from_text(text)
+        except _NotJson:
+            if not _OLD_NUMBERS.search(text):
+                raise
+            return from_data(_old_json(text))
+
+    return decode
 
 
 def _checked(hint: Any, build: Any, read: Convert, check: Convert | None) -> Convert:
@@ -239,8 +289,12 @@ _SAYINGS = [
 ]
 
 
+class _NotJson(ValueError):
+    """Text msgspec does not read as JSON (as opposed to a `ValueError` of `__post_init__`)."""
+
+
 def _not_json(error: msgspec.DecodeError) -> ValueError:
-    return ValueError(f"not one JSON value: {error}")
+    return _NotJson(f"not one JSON value: {error}")
 
 
 def _not_fitting(error: msgspec.ValidationError) -> Exception:

@@ -12,7 +12,7 @@ sent with `expected_version` is never decided again: the caller is told the aggr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -34,7 +34,6 @@ from emit.recorded import (
     CommandResult,
     Metadata,
     RecordedEvent,
-    new_metadata,
 )
 from emit.replay import Replayer
 from emit.snapshots import Snapshots
@@ -144,13 +143,14 @@ class CommandLoop(Generic[C, E, S]):
         self,
         live: LiveAggregate[S],
         command: C,
-        metadata: Mapping[str, Any] | None,
+        metadata: tuple[dict[str, Any], str],
         expected_version: int | None,
         key: CommandKey | None,
     ) -> CommandResult[E, S]:
-        """Decide `command` on `live` (whose lock the caller holds) and store its events."""
+        """Decide `command` on `live` (whose lock the caller holds) and store its events, with
+        `metadata` (`new_metadata`'s document and text)."""
         aggregate_id = live.current.id
-        document, metadata_json = new_metadata(type(command).__name__, metadata)
+        document, metadata_json = metadata
         for attempt in range(1, self.max_retries + 2):
             # 1. A key recorded already: the command happened; answer as the first time.
             #    (Looked up after reading our version: see `CommandKey` in emit/store.py.)
@@ -239,7 +239,7 @@ class CommandLoop(Generic[C, E, S]):
         self, live: LiveAggregate[S], recorded: StoredCommand, key: CommandKey | None, command: C
     ) -> CommandResult[E, S]:
         """The result the command recorded under `key` had, read back from the store."""
-        if key is None or recorded.fingerprint != key.fingerprint:
+        if key is None or not key.names(recorded.fingerprint):
             raise IdempotencyKeyReused(
                 live.current.id,
                 recorded.key,

@@ -26,6 +26,7 @@ from emit.errors import (
     VersionOutOfRange,
 )
 from emit.idempotency import command_key, creation_key
+from emit.idempotency import fingerprint as _fingerprint
 from emit.ids import check_aggregate_id
 from emit.metrics import Metrics, MetricsRecorder
 from emit.observers import LoggingObserver, Observer, Observers
@@ -181,7 +182,7 @@ class Emit(Generic[C, E, S]):
                 return aggregate
             case Conflict() | Repeated():
                 recorded = None if key is None else self.store.find_command(aggregate_id, key.key)
-                if recorded is None or key is None or recorded.fingerprint != key.fingerprint:
+                if recorded is None or key is None or not key.names(recorded.fingerprint):
                     raise AggregateAlreadyExists(aggregate_id) from None
                 version = recorded.last_version
                 state = self._replayer.replay(aggregate_id, version)[1]
@@ -237,9 +238,10 @@ class Emit(Generic[C, E, S]):
             )
         key = None if idempotency_key is None else command_key(idempotency_key, command)
         try:
+            document = new_metadata(type(command).__name__, metadata)  # refused before waiting
             live = self._locked_live(aggregate_id)
             try:
-                result = self._loop.run(live, command, metadata, expected_version, key)
+                result = self._loop.run(live, command, document, expected_version, key)
             finally:
                 self._done(live)
         except CommandRejected as rejection:
@@ -465,6 +467,14 @@ class Emit(Generic[C, E, S]):
         if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
             raise VersionOutOfRange(aggregate_id, version, latest)
         return latest
+
+
+def __getattr__(name: str) -> Any:
+    # `fingerprint` was importable from here before it moved to emit/idempotency.py.
+    if name == "fingerprint":
+        _deprecated("emit.emit.fingerprint", "emit.fingerprint")
+        return _fingerprint
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _deprecated(old: str, new: str) -> None:

@@ -3,6 +3,7 @@ the aggregate, the projection or policy, the dead letter."""
 
 from __future__ import annotations
 
+import errno
 import warnings
 from enum import StrEnum
 
@@ -154,6 +155,29 @@ class EventDecodeError(EmitError):
         )
 
 
+# What the operating system's error numbers mean for a store.
+ERRNO_KINDS = {
+    errno.ENOSPC: StorageErrorKind.FULL,
+    errno.EDQUOT: StorageErrorKind.FULL,
+    errno.EROFS: StorageErrorKind.READ_ONLY,
+}
+
+
+def python_kind(error: BaseException) -> StorageErrorKind:
+    """What Python's own errors, in `error` and what it was raised from, say of a failure: no
+    answer in time, no connection, a full or read-only disk; `OTHER` when they say none."""
+    link: BaseException | None = error
+    while link is not None:
+        if isinstance(link, TimeoutError):
+            return StorageErrorKind.TIMEOUT
+        if isinstance(link, OSError) and link.errno in ERRNO_KINDS:
+            return ERRNO_KINDS[link.errno]
+        if isinstance(link, ConnectionError):
+            return StorageErrorKind.UNREACHABLE
+        link = link.__cause__
+    return StorageErrorKind.OTHER
+
+
 class StorageError(EmitError):
     """The event store failed; `operation` says what it was doing, `__cause__` holds the driver's
     error and `kind` (a `StorageErrorKind`) what it means: the database is unreachable, did not
@@ -170,15 +194,15 @@ class StorageError(EmitError):
         aggregate_id: str | None,
         cause: BaseException,
         *,
-        kind: StorageErrorKind = StorageErrorKind.OTHER,
+        kind: StorageErrorKind | None = None,
         maybe_stored: bool = False,
     ) -> None:
         self.operation = operation
         self.aggregate_id = aggregate_id
         self.maybe_stored = maybe_stored
         # What a driver's words mean is the store's knowledge: the SQL store says it
-        # (emit/sql/errors.py `storage_error`), so the core needs no driver to tell.
-        self.kind = kind
+        # (emit/sql/errors.py `storage_error`). Without it, Python's own errors still tell.
+        self.kind = kind if kind is not None else python_kind(cause)
         where = f" for aggregate {aggregate_id!r}" if aggregate_id is not None else ""
         super().__init__(f"Event store failed to {operation}{where}: {cause}")
         self.__cause__ = cause  # also when it is returned as an append's result, not raised

@@ -22,7 +22,24 @@ from emit.store import CommandKey
 def command_key(idempotency_key: object, command: object) -> CommandKey:
     """The key to record with `command`; raises `InvalidIdempotencyKey` for a key that is not
     a string of 1 to 200 characters."""
-    return CommandKey(_checked(idempotency_key), fingerprint(command))
+    kind = type(command)
+    former = _FORMER_MODULES.get(kind.__module__)
+    return CommandKey(
+        _checked(idempotency_key),
+        fingerprint(command),
+        () if former is None else (_fingerprint(f"{former}.{kind.__qualname__}", command),),
+    )
+
+
+def module_moved(module: str, *, was: str) -> None:
+    """Say that the command types of `module` were in module `was` before. A command recorded
+    under a key before the move and sent again after it is then answered as the repeat it is,
+    not refused as another command (a fingerprint names the type's module)."""
+    _FORMER_MODULES[module] = was
+
+
+# module -> the module its command types were in before (`module_moved`).
+_FORMER_MODULES: dict[str, str] = {}
 
 
 def creation_key(idempotency_key: object, aggregate_id: str) -> CommandKey:
@@ -48,7 +65,11 @@ def fingerprint(command: object) -> str:
     sorted and mappings written with sorted keys, whatever order they were built in or
     `PYTHONHASHSEED` iterates them in. The type is named by module and qualified name."""
     kind = type(command)
-    text = _digest_text(f"{kind.__module__}.{kind.__qualname__}", _canonical(command))
+    return _fingerprint(f"{kind.__module__}.{kind.__qualname__}", command)
+
+
+def _fingerprint(type_name: str, command: object) -> str:
+    text = _digest_text(type_name, _canonical(command))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

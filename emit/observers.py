@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -248,3 +249,15 @@ def _logfmt(value: object) -> str:
     if text and not any(c in text for c in ' "=\\') and text.isprintable():
         return text
     return json.dumps(text, ensure_ascii=False)
+
+
+# The old names, from when observers were "handlers" (emit/handlers.py): still importable.
+_OLD_NAMES = {"Handler": "Observer", "LoggingHandler": "LoggingObserver", "Handlers": "Observers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _OLD_NAMES:
+        new = _OLD_NAMES[name]
+        warnings.warn(f"{name} is deprecated; use {new}.", DeprecationWarning, stacklevel=2)
+        return globals()[new]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

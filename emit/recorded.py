@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
-from emit.codec import from_json, to_json
+from emit.codec import check_plain_json, from_json, to_json
 from emit.ids import new_id
 
 if TYPE_CHECKING:
@@ -75,10 +75,11 @@ def new_metadata(command: str, extra: Mapping[str, Any] | None) -> tuple[dict[st
         if clash:
             raise ValueError(f"Metadata keys {sorted(clash)} are set by emit itself.")
         document.update(extra)
-    try:
-        return document, to_json(document)
-    except TypeError as error:
-        raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+        try:
+            check_plain_json(extra)
+        except TypeError as error:
+            raise ValueError(f"Metadata must be JSON-serialisable: {error}") from None
+    return document, to_json(document)
 
 
 def read_metadata(text: str, timestamp: datetime) -> Metadata:

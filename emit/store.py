@@ -1,7 +1,7 @@
 """The event store interface: what `Emit` needs from a place that keeps streams of events.
 
 A store knows nothing of deciders: it keeps each event's type name, schema version and JSON
-text. Every implementation passes the same contract suite (tests/test_store_contract.py).
+text. Every implementation passes the same contract suite (tests/store/test_store_contract.py).
 
 Guarantees every store gives:
 
@@ -94,6 +94,12 @@ class CommandKey:
 
     key: str
     fingerprint: str
+    # What the same command's fingerprint was before its type moved to another module.
+    former: tuple[str, ...] = ()
+
+    def names(self, fingerprint: str) -> bool:
+        """True if `fingerprint`, recorded with this key, is of this very command."""
+        return fingerprint == self.fingerprint or fingerprint in self.former
 
 
 @dataclass(frozen=True, slots=True)

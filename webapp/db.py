@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from emit import Emit, SqlEventStore, create_schema
+from emit.idempotency import module_moved
 from emit.subscribers import Policies
 from shop.cart import Cart, CartCommand, CartEvent, cart_decider
 from webapp import operators
@@ -22,6 +23,10 @@ from webapp.read_models import PROJECTIONS
 from webapp.receipts import receipt_policy
 
 CartEmit = Emit[CartCommand, CartEvent, Cart]
+
+# The cart's commands were webapp.cart's until 2026-12: a form sent before that deploy and sent
+# again after it is still the same command.
+module_moved("shop.cart", was="webapp.cart")
 
 EXTENSION = "emit"
 POLICIES = "emit_policies"

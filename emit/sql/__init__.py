@@ -21,7 +21,7 @@ from emit.sql.engine import DEFAULT_TIMEOUT, configure_sqlite, make_engine, writ
 from emit.sql.errors import classify, is_driver_error, storage_error, storage_errors
 from emit.sql.schema import create_schema
 from emit.sql.store import SqlEventStore
-from emit.sql.tables import metadata
+from emit.sql.tables import commands, events, head, metadata, snapshots, streams
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -29,15 +29,20 @@ __all__ = [
     "Dialect",
     "SqlEventStore",
     "classify",
+    "commands",
     "compile_named",
     "configure_sqlite",
     "create_schema",
     "dialect_for",
     "dialect_insert",
+    "events",
+    "head",
     "is_driver_error",
     "make_engine",
     "metadata",
+    "snapshots",
     "storage_error",
     "storage_errors",
+    "streams",
     "write_connection",
 ]

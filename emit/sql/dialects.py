@@ -87,6 +87,12 @@ class Dialect:
     begin_write: ClassVar[str | None] = None
     # Whether the database keeps a constraint's name (SQLite keeps one but never uses it).
     names_constraints: ClassVar[bool] = False
+    # Whether it has locks that end with the session that took them (else a runner locks a
+    # file beside the database: emit/subscribers/locks.py).
+    advisory_locks: ClassVar[bool] = False
+    # Now, in seconds since 1970, by the database's clock: leases are timed by it, not by the
+    # clocks of the hosts that share the database.
+    clock: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, compiler: sa.engine.Dialect) -> None:
         self._compiler = compiler
@@ -199,6 +205,8 @@ class PostgresDialect(Dialect):
     statement."""
 
     names_constraints = True
+    advisory_locks = True
+    clock = "extract(epoch from clock_timestamp())"
 
     name = "postgresql"
     insert = staticmethod(postgresql.insert)

@@ -12,13 +12,12 @@ vocabulary, in emit/errors.py: every store's failures have a kind.)
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from emit.errors import StorageError, StorageErrorKind
+from emit.errors import ERRNO_KINDS, StorageError, StorageErrorKind
 from emit.store import AppendRequest, AppendResult
 
 _SQLSTATE_KINDS = {
@@ -38,12 +37,6 @@ _SQLITE_KINDS = {
     "SQLITE_LOCKED": StorageErrorKind.TIMEOUT,
     "SQLITE_READONLY": StorageErrorKind.READ_ONLY,
     "SQLITE_CANTOPEN": StorageErrorKind.UNREACHABLE,
-}
-
-_ERRNO_KINDS = {
-    errno.ENOSPC: StorageErrorKind.FULL,
-    errno.EDQUOT: StorageErrorKind.FULL,
-    errno.EROFS: StorageErrorKind.READ_ONLY,
 }
 
 # Error classes that mean "no answer in time", by name, whichever library raised them:
@@ -96,8 +89,8 @@ def _kind_of(error: BaseException) -> StorageErrorKind:
     classes = {cls.__name__ for cls in type(error).__mro__}
     if classes & _TIMEOUT_CLASSES:
         return StorageErrorKind.TIMEOUT
-    if isinstance(error, OSError) and error.errno in _ERRNO_KINDS:
-        return _ERRNO_KINDS[error.errno]
+    if isinstance(error, OSError) and error.errno in ERRNO_KINDS:
+        return ERRNO_KINDS[error.errno]
     message = str(error).lower()
     for words, kind in _MESSAGE_KINDS:
         if words in message:

@@ -15,8 +15,8 @@
   the events: deleting rows from it loses nothing.
 
 The subscribers' tables (`emit_checkpoints`, `emit_dead_letters`) are defined on the same
-`metadata` next to the code that uses them (emit/checkpoints.py, emit/dead_letters.py), and
-created with these (emit/sql/schema.py).
+`metadata` next to the code that uses them (emit/subscribers/checkpoints.py and
+dead_letters.py), and created with these (emit/sql/schema.py).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from emit.clock import as_utc, now
 from emit.sql import (
     MAX_ID_LENGTH,
     compile_named,
+    dialect_for,
     dialect_insert,
     metadata,
     storage_errors,
@@ -81,9 +82,7 @@ class LeaseLost(Exception):
 
 def database_clock(engine: sa.Engine) -> sa.ColumnElement[float]:
     """Now, in seconds since 1970, by the database server's clock."""
-    if engine.dialect.name == "postgresql":
-        return sa.literal_column("extract(epoch from clock_timestamp())", sa.Float)
-    return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Float)
+    return sa.literal_column(dialect_for(engine).clock, sa.Float)
 
 
 class Checkpoints:

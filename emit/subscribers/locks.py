@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from emit.sql import storage_errors
+from emit.sql import dialect_for, storage_errors
 
 try:
     import fcntl
@@ -51,7 +51,7 @@ class RunnerLocks:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
+        self._advisory = dialect_for(engine).advisory_locks
         self._connection: sa.Connection | None = None
         self._files: dict[str, int] = {}  # SQLite: policy name -> the locked file
         self._held: set[str] = set()
@@ -76,9 +76,9 @@ class RunnerLocks:
         """Let go of every lock: when it returns, another runner can take them."""
         with self._guard:
             for name in list(self._held):
-                if not self._postgres:
+                if not self._advisory:
                     self._unlock(name)
-            if self._postgres and self._held and self._connection is not None:
+            if self._advisory and self._held and self._connection is not None:
                 # The server lets go of a closed session's locks only once it notices the
                 # session is gone, a moment later: let go of them now, while it listens.
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
@@ -89,7 +89,7 @@ class RunnerLocks:
     def _try_lock(self, name: str) -> bool | None:
         if name in self._held:
             return True
-        got = self._try_postgres(name) if self._postgres else self._try_file(name)
+        got = self._try_postgres(name) if self._advisory else self._try_file(name)
         if got:
             self._held.add(name)
         return got
@@ -98,7 +98,7 @@ class RunnerLocks:
         if name not in self._held:
             return
         self._held.discard(name)
-        if not self._postgres:
+        if not self._advisory:
             fd = self._files.pop(name, None)
             if fd is not None:
                 os.close(fd)  # closing the file lets the lock go
@@ -126,7 +126,7 @@ class RunnerLocks:
 
     def _drop_session(self) -> None:
         connection, self._connection = self._connection, None
-        if self._postgres:
+        if self._advisory:
             self._held.clear()  # the locks end with the session
         if connection is not None:
             try:

@@ -7,7 +7,7 @@ and polls the database otherwise, to see what other processes append (and to mov
 no policy wants: waking, reading and writing a checkpoint for each of those would cost more than
 the append itself).
 
-Guarantees, each tested in tests/test_subscribers.py:
+Guarantees, each tested in tests/subscribers/test_subscribers.py:
 
 - **In order, at least once.** A policy sees every event in position order. Its checkpoint
   moves only after `handle` returned, in the transaction of the writes `handle` made through

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from emit import (
     StoredSnapshot,
 )
 from emit.codec import json_decoder
+from emit.ids import new_id
 from emit.recorded import new_metadata
 from emit.store import AppendRequest, NewEvent
 from shop.cart import Cart
@@ -296,3 +298,21 @@ def test_a_float_that_is_not_finite_is_refused_and_nothing_is_stored(event: Meas
     fine = emit.handle_command("m-1", Measured(2.5, (1.0,), None))
     assert emit.history("m-1")[-1].event == Measured(2.5, (1.0,), None)
     assert fine.state == 2.5
+
+
+def test_events_stored_with_nan_or_infinity_before_msgspec_still_decode() -> None:
+    """Python's json module wrote them so, and emit stored what it wrote."""
+    text = '{"reading":NaN,"history":[Infinity,-Infinity],"note":null}'
+    store = InMemoryEventStore()
+    store.append_many(
+        [AppendRequest("m-1", 0, [NewEvent(new_id(), "Measured", 1, text, '{"command":"x"}')])]
+    )
+    emit: Emit[Measured, Measured, float] = Emit(measured, store=store, observers=[])
+    (recorded,) = emit.history("m-1")
+    assert math.isnan(recorded.event.reading)
+    assert recorded.event.history == (math.inf, -math.inf)
+    assert math.isnan(emit.get_state("m-1"))  # the replay loop's decoder too
+    broken = NewEvent(new_id(), "Measured", 1, '{"reading":NaN', "{}")
+    store.append_many([AppendRequest("m-2", 0, [broken])])
+    with pytest.raises(EventDecodeError, match="not one JSON value"):
+        emit.history("m-2")

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -270,6 +271,34 @@ def test_reserved_or_unserialisable_metadata_is_refused(emit: AccountEmit) -> No
     with pytest.raises(ValueError, match="JSON"):
         emit.handle_command("acc-1", Deposit(1), metadata={"when": object()})
     assert emit.aggregate("acc-1").version == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [datetime(2026, 12, 3, tzinfo=UTC), Decimal("1.5"), uuid.uuid4(), {1, 2}, b"x", {(1,): "a"}],
+    ids=["datetime", "decimal", "uuid", "set", "bytes", "tuple-key"],
+)
+def test_metadata_that_would_come_back_as_another_type_is_refused(
+    emit: AccountEmit, value: object
+) -> None:
+    """Metadata has no type to decode to: a datetime stored as text would come back as text."""
+    emit.create("acc-1")
+    with pytest.raises(ValueError, match="Metadata must be JSON-serialisable"):
+        emit.handle_command("acc-1", Deposit(1), metadata={"extra": {"value": [value]}})
+    assert emit.aggregate("acc-1").version == 1
+
+
+def test_plain_json_metadata_reads_back_as_it_was_given(emit: AccountEmit) -> None:
+    emit.create("acc-1")
+    given = {"who": "ana", "n": 3, "ratio": 0.5, "ok": True, "none": None, "tags": ["a", ("b", 1)]}
+    emit.handle_command("acc-1", Deposit(1), metadata=given)
+    extra = emit.history("acc-1")[-1].metadata.extra
+    assert extra == {**given, "tags": ["a", ["b", 1]]}  # a tuple is a JSON list, as before
+
+
+def test_bad_metadata_is_refused_before_the_aggregate_is_looked_up(emit: AccountEmit) -> None:
+    with pytest.raises(ValueError, match="set by emit"):
+        emit.handle_command("no-such-account", Deposit(1), metadata={"command": "x"})
 
 
 def _append_raw(store: EventStore, stream: str, version: int, type_name: str, data: str) -> None:

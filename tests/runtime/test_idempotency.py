@@ -4,6 +4,7 @@ commit whose answer was lost)."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import subprocess
@@ -17,18 +18,23 @@ import pytest
 import sqlalchemy as sa
 
 from emit import (
+    AppendRequest,
+    CommandKey,
     CommandRejected,
     CommandResult,
     Emit,
     IdempotencyKeyReused,
     InMemoryEventStore,
     InvalidIdempotencyKey,
+    NewEvent,
     SqlEventStore,
     StorageError,
     StoredCommand,
     WrongExpectedVersion,
     fingerprint,
+    idempotency,
 )
+from emit.ids import new_id
 from tests.account import Account, Deposit, Deposited, Withdraw, account
 from tests.conftest import AccountEmit, Factory, fail_after_commits
 from tests.threads import start_and_join
@@ -332,3 +338,28 @@ def test_a_writer_connection_the_server_closed_while_idle_is_replaced_not_maybe_
     assert result.version == 2
     assert [e.version for e in emit.history("acc")] == [1, 2]
     emit.close()
+
+
+def test_a_command_recorded_before_its_type_moved_module_is_still_a_repeat(
+    make_emit: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A form sent before a deploy that moved the command's type (webapp.cart to shop.cart, in
+    2026-12) and sent again after it: once the move is said, it is answered as the repeat."""
+    fields = [("amount", int), ("by", str, dataclasses.field(default="teller"))]
+    before = dataclasses.make_dataclass("Deposit", fields, frozen=True)
+    before.__module__ = "tests.old_bank"  # where `Deposit` was when the key was recorded
+    emit = make_emit()
+    emit.create("acc-1")
+    old_key = CommandKey("form-1", fingerprint(before(5)))
+    event = NewEvent(new_id(), *account.encode_json(Deposited(5, "ana")), "{}")
+    (stored,) = emit.store.append_many([AppendRequest("acc-1", 1, [event], command_key=old_key)])
+    assert not isinstance(stored, Exception)
+
+    with pytest.raises(IdempotencyKeyReused):  # the move not said: to emit, another command
+        emit.handle_command("acc-1", Deposit(5), idempotency_key="form-1")
+    monkeypatch.setitem(idempotency._FORMER_MODULES, "tests.account", "tests.old_bank")
+    again = emit.handle_command("acc-1", Deposit(5), idempotency_key="form-1")
+    assert again.version == 2  # the first answer; nothing more stored
+    assert [e.version for e in emit.history("acc-1")] == [1, 2]
+    with pytest.raises(IdempotencyKeyReused):  # other fields are still another command
+        emit.handle_command("acc-1", Deposit(6), idempotency_key="form-1")

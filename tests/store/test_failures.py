@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import threading
 import time
@@ -122,6 +123,29 @@ def test_a_read_only_postgres_is_read_only(postgres_url: str) -> None:
 def test_errors_that_are_none_of_the_kinds_are_other() -> None:
     assert classify(ValueError("a bug")) is StorageErrorKind.OTHER
     assert StorageError("read a stream", None, RuntimeError("closed")).kind == "other"
+
+
+@pytest.mark.parametrize(
+    ("cause", "kind"),
+    [
+        (TimeoutError("no answer"), StorageErrorKind.TIMEOUT),
+        (ConnectionResetError("reset by peer"), StorageErrorKind.UNREACHABLE),
+        (OSError(errno.ENOSPC, "No space left on device"), StorageErrorKind.FULL),
+        (OSError(errno.EROFS, "Read-only file system"), StorageErrorKind.READ_ONLY),
+        (RuntimeError("something else"), StorageErrorKind.OTHER),
+    ],
+    ids=["timeout", "connection", "disk-full", "read-only", "other"],
+)
+def test_a_storage_error_any_store_makes_has_the_kind_pythons_errors_say(
+    cause: BaseException, kind: StorageErrorKind
+) -> None:
+    """Another store than emit's raises `StorageError` itself: Python's own errors still tell
+    the kind, as they did before the classification moved into the SQL store."""
+    assert StorageError("append events", "acc-1", cause).kind is kind
+    wrapped = RuntimeError("the store failed")
+    wrapped.__cause__ = cause
+    assert StorageError("append events", "acc-1", wrapped).kind is kind
+    assert StorageError("append", None, cause, kind=StorageErrorKind.OTHER).kind == "other"
 
 
 def test_a_command_queued_behind_a_stuck_one_gives_up_after_the_queue_timeout(
