@@ -178,6 +178,18 @@ def _checked(hint: Any, build: Any, read: Convert, check: Convert | None) -> Con
     return decode
 
 
+@cache
+def holds_any(hint: Any) -> bool:
+    """True if a value of type `hint` may hold a value of any type somewhere (a field typed
+    `Any`, or a container of it): msgspec writes a datetime or a set there as a string or a
+    list, which would read back as that, not as what was stored."""
+    if hint is Any:
+        return True
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return any(holds_any(type_) for _, type_ in _fields(hint))
+    return any(holds_any(arg) for arg in typing.get_args(hint) if arg is not Ellipsis)
+
+
 def check_storable(cls: Any) -> None:
     """Raise `CodecError` now, at set-up, if a dataclass has a field emit cannot store."""
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):

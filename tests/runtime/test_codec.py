@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -316,3 +316,34 @@ def test_events_stored_with_nan_or_infinity_before_msgspec_still_decode() -> Non
     store.append_many([AppendRequest("m-2", 0, [broken])])
     with pytest.raises(EventDecodeError, match="not one JSON value"):
         emit.history("m-2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Noted:
+    note: Any
+    notes: tuple[Any, ...] = ()
+
+
+noted = Decider(
+    name="notes",
+    initial_state=None,
+    decide=lambda command, state: [command],
+    evolve=lambda state, event: event.note,
+    events=[Noted],
+)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [Noted(datetime(2026, 12, 3, tzinfo=UTC)), Noted("x", ({1, 2},)), Noted((1, 2))],
+    ids=["datetime", "set", "tuple"],
+)
+def test_a_field_typed_any_that_would_come_back_as_another_type_is_refused(event: Noted) -> None:
+    """JSON keeps a datetime as text and a set or tuple as a list: read back, the event would
+    not be the one decided."""
+    emit: Emit[Noted, Noted, Any] = Emit(noted, store=InMemoryEventStore(), observers=[])
+    emit.create("n-1")
+    with pytest.raises(CodecError, match="would not read back as it is"):
+        emit.handle_command("n-1", event)
+    emit.handle_command("n-1", Noted({"who": "ana", "n": [1, 2.5, None, True]}))
+    assert emit.history("n-1")[-1].event == Noted({"who": "ana", "n": [1, 2.5, None, True]})
