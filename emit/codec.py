@@ -83,6 +83,20 @@ def check_plain_json(value: Any) -> None:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def to_typed_json(value: Any) -> str:
+    """`to_json` of a value of a storable type (an event, a state) as emit stores it. Raises
+    `CodecError` if it would not read back as it is: a field typed `Any` that holds what JSON
+    keeps as another type (a datetime as text, a set or a tuple as a list)."""
+    text = to_json(value)
+    kind: Any = type(value)
+    if holds_any(kind) and json_decoder(kind)(text) != value:
+        raise CodecError(
+            f"{kind.__qualname__} would not read back as it is: a field typed Any holds a value "
+            "JSON keeps as another type (give the field its type, or keep plain JSON data in it)."
+        )
+    return text
+
+
 def _check_finite(value: Any) -> None:
     if isinstance(value, float):
         if not math.isfinite(value):

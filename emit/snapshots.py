@@ -25,7 +25,7 @@ import logging
 import marshal
 from typing import Any, Generic, TypeVar
 
-from emit.codec import CodecError, check_storable, json_decoder, to_json
+from emit.codec import CodecError, check_storable, json_decoder, to_typed_json
 from emit.decider import Decider
 from emit.store import EventStore, StoredSnapshot
 
@@ -62,7 +62,7 @@ class Snapshots(Generic[S]):
     def write(self, store: EventStore, aggregate_id: str, version: int, state: S) -> None:
         """Store the state at `version`; a failure is logged, never raised: the events are safe."""
         try:
-            text = to_json(state)
+            text = to_typed_json(state)
             store.write_snapshot(StoredSnapshot(aggregate_id, version, self.key, text))
         except Exception:
             log.warning("could not snapshot %s at version %d", aggregate_id, version, exc_info=True)
