@@ -169,7 +169,7 @@ class CommandLoop(Generic[C, E, S]):
                 decision = _Decision(self, command, live.current, document, metadata_json)
             except CommandRejected as rejection:
                 if self.store.stream_version(aggregate_id) == live.current.version:
-                    raise _rejected(rejection, aggregate_id, command) from None
+                    raise _rejected(rejection, live.current, command) from None
                 self.observers.conflict_retried(aggregate_id, live.current.version, attempt)
                 self._catch_up(live)
                 continue
@@ -201,7 +201,7 @@ class CommandLoop(Generic[C, E, S]):
                     if decision.rejected_on is not None:
                         self.observers.conflict_retried(aggregate_id, first.base.version, attempt)
                         live.current = decision.rejected_on
-                    raise _rejected(refusal, aggregate_id, command)
+                    raise _rejected(refusal, live.current, command)
                 case Failed(error):
                     # The commit may or may not have happened: forget what we think we know.
                     self.pool.discard(aggregate_id)
@@ -267,9 +267,12 @@ class CommandLoop(Generic[C, E, S]):
         return NewEvent(new_id(), type_name, schema_version, data, metadata_json)
 
 
-def _rejected(rejection: CommandRejected, aggregate_id: str, command: object) -> CommandRejected:
-    rejection.aggregate_id = aggregate_id
+def _rejected(
+    rejection: CommandRejected, decided_on: Aggregate[Any], command: object
+) -> CommandRejected:
+    rejection.aggregate_id = decided_on.id
     rejection.command = command
+    rejection.version = decided_on.version
     return rejection
 
 

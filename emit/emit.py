@@ -32,6 +32,7 @@ from emit.metrics import Metrics, MetricsRecorder
 from emit.observers import LoggingObserver, Observer, Observers
 from emit.pool import AggregatePool, EvictionCallback, LiveAggregate, PoolEntry
 from emit.recorded import Aggregate, CommandResult, RecordedEvent, new_metadata
+from emit.refusals import DEFAULT_RETENTION, RefusalLog, RefusalLogStore, RefusalRecorder
 from emit.replay import Replayer
 from emit.snapshots import Snapshots
 from emit.store import (
@@ -78,6 +79,11 @@ class Emit(Generic[C, E, S]):
     for those before it on the same aggregate: past it, it raises `StorageError` of kind
     "timeout". With a store whose every wait is bounded, that keeps a database that hangs from
     piling requests up behind one aggregate. None: wait as long as they take.
+
+    Each command finally rejected is kept in the store's refusal log (emit/refusals.py), if it
+    has one, at most the `refusal_retention` newest (None or 0: none is recorded). Best effort:
+    a failure to record is logged, and the caller gets its `CommandRejected` all the same; an
+    accepted command never touches the log.
     """
 
     def __init__(
@@ -94,6 +100,7 @@ class Emit(Generic[C, E, S]):
         snapshot_every: int | None = None,
         snapshot_version: str | int = 0,
         queue_timeout: float | None = None,
+        refusal_retention: int | None = DEFAULT_RETENTION,
         handlers: Sequence[Observer] | None = None,
     ) -> None:
         if handlers is not None:
@@ -103,7 +110,14 @@ class Emit(Generic[C, E, S]):
             raise ValueError(f"max_retries cannot be negative, not {max_retries}.")
         if queue_timeout is not None and queue_timeout <= 0:
             raise ValueError(f"queue_timeout must be positive seconds, not {queue_timeout}.")
+        if refusal_retention is not None and refusal_retention < 0:
+            raise ValueError(
+                f"refusal_retention cannot be negative, not {refusal_retention} (0: keep none)."
+            )
         self._queue_timeout = -1 if queue_timeout is None else queue_timeout
+        self._recorder: RefusalRecorder | None = None
+        if refusal_retention and isinstance(store, RefusalLogStore):
+            self._recorder = RefusalRecorder(store.refusals, refusal_retention)
         self.decider = decider
         self.store = store
         self.max_retries = max_retries
@@ -245,6 +259,10 @@ class Emit(Generic[C, E, S]):
             finally:
                 self._done(live)
         except CommandRejected as rejection:
+            if self._recorder is not None:  # after the aggregate's lock is let go
+                self._recorder.refused(
+                    aggregate_id, command, rejection, document[0]["correlation_id"]
+                )
             self._observers.command_rejected(
                 aggregate_id, command, rejection, perf_counter_ns() - started
             )
@@ -285,6 +303,12 @@ class Emit(Generic[C, E, S]):
         self.pool.done(live)
 
     # --- reading -------------------------------------------------------------------------------
+
+    @property
+    def refusals(self) -> RefusalLog | None:
+        """The store's log of refused commands, newest first (emit/refusals.py); None for a
+        store that keeps none. Readable even when this `Emit` records none."""
+        return self.store.refusals if isinstance(self.store, RefusalLogStore) else None
 
     def aggregate(self, aggregate_id: str, *, catch_up: bool = False) -> Aggregate[S]:
         """The aggregate's id, version and state, from the pool or rebuilt from its events.

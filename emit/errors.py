@@ -50,14 +50,16 @@ class AggregateAlreadyExists(EmitError):
 class CommandRejected(EmitError):
     """Raised by a decider's `decide` to refuse a command; nothing is recorded.
 
-    `reason` is meant for the person who sent the command. `Emit` fills in `aggregate_id` and
-    `command` on the way out, so a decider only has to say why.
+    `reason` is meant for the person who sent the command. `Emit` fills in `aggregate_id`,
+    `command` and `version` (the aggregate's version the command was decided on, always the
+    latest stored) on the way out, so a decider only has to say why.
     """
 
     def __init__(self, reason: str, *, aggregate_id: str | None = None) -> None:
         self.reason = reason
         self.aggregate_id = aggregate_id
         self.command: object | None = None
+        self.version: int | None = None
         super().__init__(reason)
 
     def __str__(self) -> str:

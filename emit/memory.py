@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from emit.errors import ConcurrencyError
+from emit.refusals import InMemoryRefusalLog
 from emit.store import (
     AppendRequest,
     AppendResult,
@@ -33,6 +34,7 @@ class InMemoryEventStore:
         self._created: dict[str, datetime] = {}
         self._snapshots: dict[tuple[str, str], dict[int, StoredSnapshot]] = {}
         self._commands: dict[tuple[str, str], StoredCommand] = {}
+        self.refusals = InMemoryRefusalLog()  # the refused commands (emit/refusals.py)
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)

@@ -10,6 +10,7 @@ The store, its statements and `create_schema` ask it instead of testing the data
   `BEGIN IMMEDIATE` holds the database's write lock, PostgreSQL locks the `emit_head` row;
 - where an append's positions come from: SQLite's largest rowid, PostgreSQL's head row;
 - PostgreSQL's whole append in one statement, a transaction of its own;
+- how a writer of the refusal log keeps the others out (SQLite's write lock; a table lock);
 - the schema: which of emit's tables a database has, the lock around creating them, and what
   follows (SQLite upgrades a file made by an earlier emit; PostgreSQL seeds the head row).
 """
@@ -28,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from emit.clock import as_utc
 from emit.sql.errors import CommitFailed
-from emit.sql.tables import events, head, streams
+from emit.sql.tables import events, head, refusals, streams
 
 # A constant key for PostgreSQL's advisory lock around schema creation ("emit" in ASCII).
 _SCHEMA_LOCK_KEY = 0x656D6974
@@ -136,6 +137,11 @@ class Dialect:
         """In a write transaction just begun on `connection`: make appends from other
         processes wait until it ends."""
 
+    def lock_refusals(self, connection: sa.Connection) -> None:
+        """In a write transaction just begun on `connection`: keep other writers of the
+        refusal log out until it ends, so that ids are taken in commit order and trimming by
+        id keeps exactly the newest."""
+
     def schema_tables(self, tables: Iterable[sa.Table]) -> list[sa.Table]:
         """Those of emit's own `tables` that this database has."""
         return list(tables)
@@ -233,6 +239,10 @@ class PostgresDialect(Dialect):
 
     def lock_schema(self, connection: sa.Connection) -> None:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
+
+    def lock_refusals(self, connection: sa.Connection) -> None:
+        # SHARE ROW EXCLUSIVE: one writer at a time; readers (ACCESS SHARE) are not held up.
+        connection.exec_driver_sql(f'LOCK TABLE "{refusals.name}" IN SHARE ROW EXCLUSIVE MODE')
 
     def finish_schema(self, connection: sa.Connection, tables: Iterable[sa.Table]) -> None:
         if head in tables:

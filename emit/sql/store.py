@@ -27,6 +27,7 @@ from emit.sql.errors import (
     is_driver_error,
     storage_error,
 )
+from emit.sql.refusals import SqlRefusalLog
 from emit.sql.schema import create_schema
 from emit.sql.statements import Statements, stored_event
 from emit.sql.tables import MAX_VERSION
@@ -84,6 +85,8 @@ class SqlEventStore:
         self._writer: sa.Connection | None = None
         self._closed = False
         self.creates_schema = create
+        # The refused commands (emit/refusals.py), in `emit_refusals` beside the events.
+        self.refusals = SqlRefusalLog(self.engine)
         if create:
             create_schema(self.engine)
 

@@ -13,6 +13,8 @@
 - `emit_commands`: the idempotency keys of commands sent with one.
 - `emit_snapshots`: states of streams at some versions (see emit/snapshots.py), a cache beside
   the events: deleting rows from it loses nothing.
+- `emit_refusals`: refused commands (see emit/refusals.py), a bounded log beside the events,
+  never part of an append; the oldest rows are deleted as new ones come.
 
 The subscribers' tables (`emit_checkpoints`, `emit_dead_letters`) are defined on the same
 `metadata` next to the code that uses them (emit/subscribers/checkpoints.py and
@@ -87,6 +89,23 @@ snapshots = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("state", sa.Text, nullable=False),
+)
+
+refusals = sa.Table(
+    "emit_refusals",
+    metadata,
+    # Never reused (AUTOINCREMENT on SQLite, a sequence on PostgreSQL): pages are keyset by id,
+    # and retention deletes by id.
+    sa.Column("id", _Position, primary_key=True),
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("command", sa.String(200), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("correlation_id", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("refused_at", sa.Float, nullable=False),  # seconds since 1970, database's clock
+    sa.Index("emit_refusals_stream", "stream_id", "id"),
+    sqlite_autoincrement=True,
 )
 
 # The columns of a read event, in the order `StoredEvent` takes them (see statements.py).
