@@ -60,6 +60,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         EMIT_STORE_TIMEOUT=5.0,
         # How many live carts each process keeps in memory.
         EMIT_POOL_SIZE=1000,
+        # How many refused commands the store keeps (the newest; shown in each cart's
+        # history): 0 keeps none.
+        EMIT_REFUSAL_RETENTION=10_000,
         # Run the policies (receipts) in a background thread of each web process, started by
         # its first request; off when `flask emit run-policies` runs them on its own.
         # (Formerly EMIT_RUN_SUBSCRIBERS: see RENAMED_SETTINGS.)

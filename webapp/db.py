@@ -49,6 +49,7 @@ def init_app(app: Flask) -> None:
         # A request on a cart waits for the one before it at most as long as that one can
         # take on a database that hangs (its group commit's failure, then its own).
         queue_timeout=2 * timeout + 1,
+        refusal_retention=app.config["EMIT_REFUSAL_RETENTION"],
     )
     app.extensions[EXTENSION] = emit
     receipts = receipt_policy(

@@ -7,6 +7,9 @@ scrubber's moves (a slider, first / previous / next / last links, the arrow keys
 button) fetch only the state panel with htmx and push their URL into the address bar; without
 JavaScript the same links and GET forms load the whole page.
 
+After each event the list shows the commands refused on its version, as ghost rows that are
+not versions (webapp/refusal_log.py).
+
 The list shows one page of events (`HISTORY_EVENTS_PER_PAGE`): the page of the version shown,
 or `?page=K`, with links to the others. A scrubber move sends the page its list shows (the
 hidden `#events-page`); when the version it asks for is on another page, that page comes
@@ -42,6 +45,7 @@ from webapp import forms, shoppers
 from webapp.cart_view import no_such_cart
 from webapp.db import CartEmit, get_emit
 from webapp.hypermedia import fragment_response, wants_fragment
+from webapp.refusal_log import ghost_rows
 from webapp.timeline import diff, kind, summary
 
 bp = Blueprint("history", __name__, url_prefix="/carts")
@@ -285,7 +289,9 @@ def _events(stream: CartStream, number: int, query: dict[str, Any]) -> dict[str,
         )
         for recorded in stream.read(page.first, page.last)
     ]
-    return {**query, "page": page, "rows": rows}
+    first = 0 if page.number == 1 else page.first  # page 1 lists version 0 too
+    ghosts = ghost_rows(stream.emit, stream.cart_id, first, page.last)
+    return {**query, "page": page, "rows": rows, "ghosts": ghosts}
 
 
 def _moment_field(moment: datetime) -> str:

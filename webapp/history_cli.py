@@ -79,7 +79,7 @@ def replay_command(cart_id: str, version: int | None, at: str | None) -> None:
         raise click.UsageError("Give --version or --at, not both.")
     timeline = CartTimeline(_history(cart_id))
     if at is not None:
-        version = timeline.version_at(_parsed(forms.moment, at, "--at"))
+        version = timeline.version_at(parsed(forms.moment, at, "--at"))
     elif version is None:
         version = timeline.latest
     try:
@@ -112,14 +112,14 @@ def export_command(cart_id: str) -> None:
 
 
 def _history(cart_id: str) -> list[RecordedEvent[CartEvent]]:
-    cart_id = _parsed(forms.cart_id, cart_id, "CART_ID")
+    cart_id = parsed(forms.cart_id, cart_id, "CART_ID")
     try:
         return get_emit().history(cart_id)
     except AggregateNotFound:
         raise click.ClickException(f"There is no cart {cart_id!r}.") from None
 
 
-def _parsed(parse: Callable[[str], T], value: str, hint: str) -> T:
+def parsed(parse: Callable[[str], T], value: str, hint: str) -> T:
     """`parse(value)`, with the web's 400 for malformed input turned into a usage error."""
     try:
         return parse(value)

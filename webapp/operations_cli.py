@@ -1,10 +1,11 @@
-"""`flask --app webapp emit ...` for operators: the subscribers (projections and policies) and
-what the policies gave up on.
+"""`flask --app webapp emit ...` for operators: the subscribers (projections and policies),
+what the policies gave up on, and the commands the carts refused.
 
     emit status                                   projections and policies: checkpoint, lag
     emit run-policies [--once]                    run the policies in this process
     emit rebuild PROJECTION                       replay the log into a read model
     emit dead-letters, retry N, skip N            what the policies gave up on
+    emit refusals [--cart C] [--limit N]          the commands refused, newest first
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from emit import (
     ProjectionError,
     UnknownSubscriber,
 )
+from webapp import forms
 from webapp.db import get_emit, get_policies
-from webapp.formatting import count
+from webapp.formatting import count, utc
+from webapp.history_cli import parsed
+from webapp.refusal_log import refusals_page
 
 _ONCE = click.option("--once", is_flag=True, help="Catch up to the head position, then exit.")
 
@@ -142,6 +146,27 @@ def skip_command(dead_letter_id: int) -> None:
     click.echo(f"Dead letter {dead_letter_id} ({letter.event_type} at {letter.position}) skipped.")
 
 
+@click.command("refusals")
+@with_appcontext
+@click.option("--cart", "cart_id", help="Only this cart's refused commands.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="How many."
+)
+def refusals_command(cart_id: str | None, limit: int) -> None:
+    """The commands the carts refused, newest first: not events, nothing changed. The store
+    keeps the newest EMIT_REFUSAL_RETENTION of them."""
+    if cart_id is not None:
+        cart_id = parsed(forms.cart_id, cart_id, "--cart")
+    page = refusals_page(get_emit(), cart_id=cart_id, limit=limit)
+    if not page.rows:
+        click.echo("No refused commands" + (f" for cart {cart_id}." if cart_id else "."))
+    for row in page.rows:
+        r = row.refusal
+        click.echo(
+            f"#{r.id} {utc(r.refused_at, seconds=True)} {r.stream_id} v{r.version}: {row.sentence}"
+        )
+
+
 COMMANDS = (
     status_command,
     run_policies_command,
@@ -150,4 +175,5 @@ COMMANDS = (
     dead_letters_command,
     retry_command,
     skip_command,
+    refusals_command,
 )

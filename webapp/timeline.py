@@ -18,16 +18,23 @@ from typing import Literal
 from emit import RecordedEvent, VersionOutOfRange
 from emit.clock import as_utc
 from shop.cart import (
+    AddItem,
     Cart,
     CartCheckedOut,
+    CartCommand,
     CartEvent,
     CartOpened,
+    ChangeQuantity,
+    ChangeQuantityBy,
+    CheckOut,
     ItemAdded,
     Line,
     LineRemoved,
     QuantityChanged,
+    RemoveLine,
     cart_decider,
 )
+from shop.catalog import find_product
 from webapp.formatting import count, money
 
 EventKind = Literal["opened", "added", "changed", "removed", "checked-out"]
@@ -65,6 +72,30 @@ def summary(event: CartEvent) -> str:
         case CartCheckedOut(total, item_count, _):
             return f"Checked out {count(item_count, 'item')} for {money(total)}"
     raise TypeError(f"Not a cart event: {event!r}")
+
+
+def command_summary(command: CartCommand) -> str:
+    """What a command asked, in the words of the event it would have recorded, lower case (it
+    follows "Refused: "): 'add 100 × Oat milk, 1 L'."""
+    match command:
+        case AddItem(sku, quantity):
+            return f"add {quantity} × {_product_name(sku)}"
+        case ChangeQuantity(sku, 0) | RemoveLine(sku):
+            return f"remove {_product_name(sku)}"
+        case ChangeQuantity(sku, quantity):
+            return f"change {_product_name(sku)} to {quantity}"
+        case ChangeQuantityBy(sku, by):
+            return f"change {_product_name(sku)} by {by:+d}"
+        case CheckOut():
+            return "check out"
+    raise TypeError(f"Not a cart command: {command!r}")
+
+
+def _product_name(sku: str) -> str:
+    """The product's name, or its sku when the catalog has no such product (a refusal may
+    well be about that)."""
+    product = find_product(sku)
+    return sku if product is None else product.name
 
 
 # --- comparing two versions --------------------------------------------------------------------

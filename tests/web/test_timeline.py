@@ -11,11 +11,28 @@ import pytest
 from emit import Metadata, RecordedEvent, VersionOutOfRange
 from shop import cart as domain
 from shop.cart import CartCheckedOut, CartOpened, ItemAdded, Line, LineRemoved, QuantityChanged
-from webapp.timeline import CartTimeline, diff, kind, summary
+from webapp.timeline import CartTimeline, command_summary, diff, kind, summary
 
 BEANS = Line("BEAN-250", "Coffee beans, 250 g", 1290, 2)
 MUG = Line("MUG-TRVL", "Travel mug", 2200, 1)
 TEA = Line("TEA-CHAI", "Chai tea, 20 bags", 890, 3)
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        (domain.AddItem("MILK-OAT", 100), "add 100 × Oat milk, 1 L"),
+        (domain.AddItem("GONE-1", 2), "add 2 × GONE-1"),
+        (domain.ChangeQuantity("MUG-TRVL", 3), "change Travel mug to 3"),
+        (domain.ChangeQuantity("MUG-TRVL", 0), "remove Travel mug"),
+        (domain.ChangeQuantityBy("MUG-TRVL", -1), "change Travel mug by -1"),
+        (domain.ChangeQuantityBy("MUG-TRVL", 2), "change Travel mug by +2"),
+        (domain.RemoveLine("TEA-CHAI"), "remove Chai tea, 20 bags"),
+        (domain.CheckOut(), "check out"),
+    ],
+)
+def test_a_command_in_words(command: domain.CartCommand, words: str) -> None:
+    assert command_summary(command) == words
 
 
 @pytest.mark.parametrize(
