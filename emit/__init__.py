@@ -6,7 +6,8 @@ A domain is a `Decider`: an initial state, `decide(command, state) -> events` an
 
 Subscribers react to the events: `Projection`s keep read models inside the append's
 transaction; `Policy`s run after the commit, from a durable checkpoint, under `Policies`.
-`Observer`s hear of everything `Emit` does; `Emit.metrics()` counts it.
+`Observer`s hear of everything `Emit` does; `Emit.metrics()` counts it. Refused commands are
+kept in a bounded log beside the events (`Emit.refusals`, emit/refusals.py).
 
 Importing `emit` loads no database code: the SQL store and the subscribers (SQLAlchemy and a
 driver) are imported the first time one of their names is used, so a domain that needs only
@@ -51,6 +52,7 @@ from emit.metrics import Metrics, Timing
 from emit.observers import LoggingObserver, Observer
 from emit.pool import AggregatePool, LiveAggregate, PoolEntry
 from emit.recorded import Aggregate, CommandResult, Metadata, RecordedEvent
+from emit.refusals import InMemoryRefusalLog, NewRefusal, Refusal, RefusalLog, RefusalLogStore
 from emit.snapshots import Snapshots
 from emit.store import (
     AppendRequest,
@@ -135,6 +137,7 @@ __all__ = [
     "EventStore",
     "IdempotencyKeyReused",
     "InMemoryEventStore",
+    "InMemoryRefusalLog",
     "InvalidAggregateId",
     "InvalidIdempotencyKey",
     "LiveAggregate",
@@ -142,6 +145,7 @@ __all__ = [
     "Metadata",
     "Metrics",
     "NewEvent",
+    "NewRefusal",
     "Observer",
     "Policies",
     "Policy",
@@ -152,6 +156,9 @@ __all__ = [
     "ProjectionOutOfDate",
     "Projections",
     "RecordedEvent",
+    "Refusal",
+    "RefusalLog",
+    "RefusalLogStore",
     "Snapshots",
     "SqlEventStore",
     "StorageError",

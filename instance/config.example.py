@@ -21,6 +21,10 @@ SECRET_KEY = "change-me"
 # How many live carts each process keeps in memory (least recently used ones go first).
 # EMIT_POOL_SIZE = 1000
 
+# How many refused commands the store keeps (the newest), shown in each cart's history and by
+# `flask emit refusals`; 0 keeps none.
+# EMIT_REFUSAL_RETENTION = 10_000
+
 # Production: the dashboard of every cart, and any cart's page and history, are for signed-in
 # operators (flask --app webapp create-operator NAME); a shopper sees only the carts opened in
 # their own browser session. True is the demo's default: everything public, and it says so.
