@@ -12,9 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from emit import StorageError
+from emit import Refusal, StorageError
 from emit.codec import json_decoder
-from emit.refusals import Refusal
 from shop.cart import CartCommand
 from webapp.db import CartEmit
 from webapp.timeline import command_summary
@@ -68,7 +67,10 @@ def refusals_page(
     emit: CartEmit, *, before: int | None = None, cart_id: str | None = None, limit: int = 50
 ) -> RefusalsPage:
     """Up to `limit` refusals, newest first, with an id below `before` if given (keyset: no
-    offset, no count), of one cart if `cart_id` is given. Raises `StorageError`."""
+    offset, no count), of one cart if `cart_id` is given. Raises `StorageError`, and
+    `ValueError` for a `limit` below 1."""
+    if limit < 1:
+        raise ValueError(f"A page holds at least one refusal, not {limit}.")
     refusals = emit.refusals
     if refusals is None:
         return RefusalsPage((), cart_id, None)

@@ -155,6 +155,8 @@ def test_a_page_of_refusals_is_newest_first_keyset_and_by_cart(
     assert "Not an event: nothing changed" in text(html)
     assert "Refused: add 4 × Coffee beans" in text(html)
 
+    with pytest.raises(ValueError, match="at least one"):
+        refusals_page(emit, limit=0)
     with app.test_request_context():
         empty = render_template("events/_refusal_rows.html", page=refusals_page(emit, before=1))
     assert "No refused commands." in text(empty)
