@@ -46,7 +46,10 @@ def test_a_lost_session_lets_go_of_its_locks(postgres_url: str) -> None:
     with engine.connect() as admin:  # the holder's session ends, as when its process dies
         admin.execute(
             sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"
+                # With a timeout it waits for the backend to be gone (PostgreSQL 14+): without
+                # one it only sends the signal, and the lock could still be held a moment later.
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+                " WHERE application_name = :n"
             ),
             {"n": name},
         )
