@@ -23,6 +23,7 @@ from webapp import (
     db,
     errors,
     formatting,
+    glossary,
     history,
     hypermedia,
     limits,
@@ -129,6 +130,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     runner.init_app(app)
     queries.init_app(app)
     formatting.init_app(app)
+    glossary.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(auth.bp)
