@@ -40,6 +40,11 @@ def notes(html: str) -> dict[str, list[tuple[str, str, str]]]:
             {"Event", "Command", "Version", "Position", "Correlation and causation"},
         ),
         ("/ops", "ops", {"Projection", "Policy", "Dead letter", "Position", "Event", "Command"}),
+        (
+            "/read-models",
+            "read-models",
+            {"Event", "Projection", "Position", "Policy", "Dead letter"},
+        ),
     ],
 )
 def test_each_page_explains_what_it_shows(
