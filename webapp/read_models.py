@@ -44,6 +44,8 @@ carts = sa.Table(
     sa.Column("item_count", sa.Integer, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),  # cents
     sa.Column("last_activity", _Timestamp, nullable=False),
+    # The dashboard lists carts by last activity, newest first, a page at a time.
+    sa.Index("read_carts_by_activity", "last_activity", "cart_id"),
 )
 
 open_lines = sa.Table(
@@ -177,8 +179,9 @@ def _add_sale(connection: sa.Connection, sku: str, name: str, quantity: int, rev
         connection.execute(_first_sale, first)
 
 
+# Revision 2: the index by last activity (the dashboard's order since 2026-12).
 carts_projection: Projection[CartEvent] = Projection(
-    "carts", [carts], project_carts, renamed_from=["cart_list"]
+    "carts", [carts], project_carts, revision=2, renamed_from=["cart_list"]
 )
 best_sellers: Projection[CartEvent] = Projection(
     "best_sellers", [open_lines, product_sales], project_best_sellers

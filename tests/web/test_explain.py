@@ -33,6 +33,7 @@ def notes(html: str) -> dict[str, list[tuple[str, str, str]]]:
 @pytest.mark.parametrize(
     ("path", "note", "terms"),
     [
+        ("/", "dashboard", {"Event", "Command", "Projection", "Position"}),
         ("/carts/cart-x", "cart", {"Command", "Event", "Version"}),
         (
             "/carts/cart-x/history",
