@@ -72,6 +72,8 @@ def _filter() -> CartFilter:
 def _cursor() -> CartCursor | None:
     after = request.args.get("after") or None
     activity = request.args.get("after_activity") or None
+    if after is not None:
+        after = forms.cart_id(after)  # a bad id says so first, whatever else is missing
     if after is None and activity is None:
         return None
     if after is None or activity is None:
@@ -79,7 +81,7 @@ def _cursor() -> CartCursor | None:
             "A page of carts starts after a cart and its last activity: send both `after` "
             "and `after_activity` (the pager's links do), or neither."
         )
-    return CartCursor(forms.moment(activity), forms.cart_id(after))
+    return CartCursor(forms.moment(activity), after)
 
 
 def _opened_here() -> list[Aggregate[Cart]]:

@@ -103,12 +103,12 @@ def rebuild(name: str) -> Response | tuple[str, int]:
 
 
 @bp.get("/<name>/rebuild")
-def progress(name: str) -> Response | str:
+def progress(name: str) -> str:
     """How the latest rebuild of `name` is going: the part htmx polls; a browser gets the
-    page, at that part."""
+    whole page, which shows it too."""
     _explained(name)
     if not wants_fragment():
-        return see_other(url_for(".index", _anchor=f"rebuild-{name}"))
+        return _page()
     return _rebuild_part(name)
 
 

@@ -232,6 +232,9 @@ def test_a_second_press_while_it_runs_is_a_409(app_with: AppFactory) -> None:
         assert "waiting for appends to pause" in progress.text
         page = client.get("/read-models").text
         assert '<noscript><meta http-equiv="refresh"' in page  # no JavaScript: it reloads
+        assert "waiting for appends" in element(
+            client.get("/read-models/carts/rebuild").text, "rebuild-carts"
+        )
         assert "rebuild-carts-button" not in page
         again = client.post("/read-models/carts/rebuild")
         assert again.status_code == 409
