@@ -78,7 +78,7 @@ class Rebuilds:
                 target=self._run, args=(name,), name=f"rebuild-{name}", daemon=True
             )
             self._threads[name] = thread
-        thread.start()
+            thread.start()  # under the lock: `wait` never finds a thread not yet started
         return started
 
     def latest(self, name: str) -> Rebuild | None:

@@ -23,6 +23,8 @@ def test_a_note_stays_as_it_was_left(page: Page, live_server: LiveServer) -> Non
     note.locator("summary").click()
     expect(note).to_have_attribute("open", "")
     expect(note.locator("dd").first).to_be_visible()
+    # The browser fires "toggle" a moment after the note opens: reload once it is remembered.
+    page.wait_for_function("localStorage.getItem('explain-dashboard') === 'open'")
     page.reload()
     expect(page.locator("#explain-dashboard")).to_have_attribute("open", "")
 
@@ -33,6 +35,7 @@ def test_a_note_stays_as_it_was_left(page: Page, live_server: LiveServer) -> Non
     page.goto(f"{live_server.url}/")
     page.locator("#explain-dashboard summary").click()
     expect(page.locator("#explain-dashboard")).not_to_have_attribute("open", "")
+    page.wait_for_function("localStorage.getItem('explain-dashboard') === 'closed'")
     page.reload()
     expect(page.locator("#explain-dashboard")).not_to_have_attribute("open", "")
     assert problems == []
