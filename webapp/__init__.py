@@ -23,11 +23,14 @@ from webapp import (
     db,
     errors,
     formatting,
+    glossary,
     history,
     hypermedia,
     limits,
     ops,
     queries,
+    read_models_page,
+    rebuilds,
     runner,
     security,
 )
@@ -132,6 +135,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     runner.init_app(app)
     queries.init_app(app)
     formatting.init_app(app)
+    glossary.init_app(app)
+    rebuilds.init_app(app)
+    read_models_page.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(auth.bp)
@@ -139,6 +145,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(carts.bp)
     app.register_blueprint(history.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(read_models_page.bp)
     cli.init_app(app)
     return app
 

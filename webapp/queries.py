@@ -41,12 +41,35 @@ class CartSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class CartCursor:
+    """Where a page of carts ends: the last cart shown, and its last activity. The next page
+    starts after it, so carts moving to the top in between are not shown twice."""
+
+    last_activity: datetime
+    cart_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CartFilter:
+    """Which carts a page lists: `status` "open" or "checked_out" (None: all), and `search`, a
+    part of the cart id in any case ("" matches every cart)."""
+
+    status: Status | None = None
+    search: str = ""
+
+    def matches(self, cart: CartSummary) -> bool:
+        if self.status is not None and cart.status != self.status:
+            return False
+        return self.search.lower() in cart.cart_id.lower()
+
+
+@dataclass(frozen=True, slots=True)
 class CartPage:
-    """Carts ordered by id. `next_after` is the id to pass as `after` for the next page; None
-    on the last page."""
+    """Carts by last activity, newest first (then by id, from the end of the alphabet).
+    `next_after` is the cursor to pass as `after` for the next page; None on the last page."""
 
     carts: tuple[CartSummary, ...]
-    next_after: str | None
+    next_after: CartCursor | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +93,11 @@ class ProductSales:
 class CartQueries(Protocol):
     """What the dashboard reads."""
 
-    def cart_page(self, *, after: str | None = None, limit: int) -> CartPage:
-        """Up to `limit` carts whose ids sort after `after` (keyset paging)."""
+    def cart_page(
+        self, *, after: CartCursor | None = None, limit: int, only: CartFilter = CartFilter()
+    ) -> CartPage:
+        """Up to `limit` carts that `only` lets through, newest activity first, from after
+        `after` (keyset paging: no cart is shown twice or skipped while carts change)."""
         ...
 
     def totals(self) -> ShopTotals: ...
@@ -90,14 +116,22 @@ class ReplayedCartQueries:
     def __init__(self, emit: CartEmit) -> None:
         self._emit = emit
 
-    def cart_page(self, *, after: str | None = None, limit: int) -> CartPage:
-        infos = self._emit.list_aggregates(after=after, limit=limit + 1)
-        more = len(infos) > limit
-        infos = infos[:limit]
-        return CartPage(
-            tuple(self._summary(info) for info in infos),
-            infos[-1].stream_id if more else None,
-        )
+    def cart_page(
+        self, *, after: CartCursor | None = None, limit: int, only: CartFilter = CartFilter()
+    ) -> CartPage:
+        # Every cart, for its last activity: the reference, not meant for a big shop.
+        infos: list[StreamInfo] = []
+        while batch := self._emit.list_aggregates(
+            after=infos[-1].stream_id if infos else None, limit=self.SCAN_BATCH
+        ):
+            infos.extend(batch)
+        summaries = sorted((self._summary(info) for info in infos), key=_newest_first, reverse=True)
+        listed = [
+            cart
+            for cart in summaries
+            if only.matches(cart) and (after is None or _newest_first(cart) < _key(after))
+        ]
+        return _page(listed[: limit + 1], limit)
 
     def _summary(self, info: StreamInfo) -> CartSummary:
         aggregate = self._emit.aggregate(info.stream_id)
@@ -159,14 +193,22 @@ class ProjectedCartQueries:
         with reading, self._engine.connect() as connection:
             return list(connection.execute(query).all())
 
-    def cart_page(self, *, after: str | None = None, limit: int) -> CartPage:
-        query = sa.select(carts).order_by(carts.c.cart_id).limit(limit + 1)
+    def cart_page(
+        self, *, after: CartCursor | None = None, limit: int, only: CartFilter = CartFilter()
+    ) -> CartPage:
+        c = carts.c
+        query = sa.select(carts).order_by(c.last_activity.desc(), c.cart_id.desc()).limit(limit + 1)
         if after is not None:
-            query = query.where(carts.c.cart_id > after)
-        rows = self._rows(query)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        summaries = tuple(
+            at, cart_id = after.last_activity, after.cart_id
+            earlier = sa.or_(
+                c.last_activity < at, sa.and_(c.last_activity == at, c.cart_id < cart_id)
+            )
+            query = query.where(earlier)
+        if only.status is not None:
+            query = query.where(c.status == only.status)
+        if only.search:
+            query = query.where(c.cart_id.ilike(f"%{_escape_like(only.search)}%", escape="\\"))
+        summaries = [
             CartSummary(
                 cart_id=r.cart_id,
                 status=r.status,
@@ -175,9 +217,9 @@ class ProjectedCartQueries:
                 total=r.total,
                 last_activity=as_utc(r.last_activity),
             )
-            for r in rows
-        )
-        return CartPage(summaries, rows[-1].cart_id if more else None)
+            for r in self._rows(query)
+        ]
+        return _page(summaries, limit)
 
     def totals(self) -> ShopTotals:
         checked_out = carts.c.status == "checked_out"
@@ -197,6 +239,28 @@ class ProjectedCartQueries:
             .limit(limit)
         )
         return [ProductSales(*row) for row in self._rows(query)]
+
+
+def _newest_first(cart: CartSummary) -> tuple[datetime, str]:
+    return (cart.last_activity, cart.cart_id)
+
+
+def _key(cursor: CartCursor) -> tuple[datetime, str]:
+    return (cursor.last_activity, cursor.cart_id)
+
+
+def _page(carts: list[CartSummary], limit: int) -> CartPage:
+    """A page of the first `limit` of `carts` (which holds up to one more, to tell whether
+    there is a next page)."""
+    if len(carts) <= limit:
+        return CartPage(tuple(carts), None)
+    last = carts[limit - 1]
+    return CartPage(tuple(carts[:limit]), CartCursor(last.last_activity, last.cart_id))
+
+
+def _escape_like(text: str) -> str:
+    """`text` matched as it is by LIKE: its wildcards (% and _) and the escape itself escaped."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _best_first(sales: ProductSales) -> tuple[int, int, str]:

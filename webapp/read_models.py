@@ -17,6 +17,8 @@ Bump a projection's `revision` when its tables or rules change: it is rebuilt on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 
 from emit import Projection, RecordedEvent
@@ -42,6 +44,8 @@ carts = sa.Table(
     sa.Column("item_count", sa.Integer, nullable=False),
     sa.Column("total", sa.BigInteger, nullable=False),  # cents
     sa.Column("last_activity", _Timestamp, nullable=False),
+    # The dashboard lists carts by last activity, newest first, a page at a time.
+    sa.Index("read_carts_by_activity", "last_activity", "cart_id"),
 )
 
 open_lines = sa.Table(
@@ -175,11 +179,95 @@ def _add_sale(connection: sa.Connection, sku: str, name: str, quantity: int, rev
         connection.execute(_first_sale, first)
 
 
+# Revision 2: the index by last activity (the dashboard's order since 2026-12).
 carts_projection: Projection[CartEvent] = Projection(
-    "carts", [carts], project_carts, renamed_from=["cart_list"]
+    "carts", [carts], project_carts, revision=2, renamed_from=["cart_list"]
 )
 best_sellers: Projection[CartEvent] = Projection(
     "best_sellers", [open_lines, product_sales], project_best_sellers
 )
 
 PROJECTIONS: tuple[Projection[CartEvent], ...] = (carts_projection, best_sellers)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A figure the dashboard shows, and how its projection computes it: `anchor` is the id of
+    its explanation on /read-models, which the dashboard links to."""
+
+    anchor: str
+    name: str
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """A projection in words, for /read-models: what it is for, the event types it reads (the
+    ones its `handle` matches; it ignores the rest), and the dashboard figures it keeps."""
+
+    projection: Projection[CartEvent]
+    purpose: str
+    reads: tuple[type[CartEvent], ...]
+    figures: tuple[Figure, ...]
+
+
+_CHANGES_A_TOTAL = (
+    "ItemAdded, QuantityChanged and LineRemoved move a cart's total by the unit price times "
+    "the change in quantity"
+)
+
+EXPLAINED: tuple[Explained, ...] = (
+    Explained(
+        carts_projection,
+        "One row per cart, as it stands now, so the dashboard lists carts and adds up the "
+        "shop's totals with one query instead of replaying every cart.",
+        (CartOpened, ItemAdded, QuantityChanged, LineRemoved, CartCheckedOut),
+        (
+            Figure(
+                "how-cart-rows",
+                "The list of carts",
+                "CartOpened adds a cart's row (open, empty); ItemAdded, QuantityChanged and "
+                "LineRemoved change its lines, items and total; CartCheckedOut marks it "
+                "checked out. Every one of them sets its last activity to the event's time.",
+            ),
+            Figure(
+                "how-open-carts",
+                "Open carts",
+                "The rows whose status is open: CartOpened adds one, CartCheckedOut takes one "
+                "away.",
+            ),
+            Figure(
+                "how-checked-out",
+                "Checked out",
+                "The rows whose status is checked out: CartCheckedOut marks a cart so.",
+            ),
+            Figure(
+                "how-revenue",
+                "Revenue",
+                f"The sum of the totals of checked-out rows: {_CHANGES_A_TOTAL}, and "
+                "CartCheckedOut counts the cart's total in.",
+            ),
+            Figure(
+                "how-average-order",
+                "Average order",
+                "The revenue divided by the number of checked-out carts, both from the rows above.",
+            ),
+        ),
+    ),
+    Explained(
+        best_sellers,
+        "What checked-out carts bought, per product; it keeps the lines of carts still open, "
+        "since the CartCheckedOut event carries a cart's totals, not its lines.",
+        (ItemAdded, QuantityChanged, LineRemoved, CartCheckedOut),
+        (
+            Figure(
+                "how-best-sellers",
+                "Best sellers",
+                "ItemAdded, QuantityChanged and LineRemoved keep an open cart's lines in "
+                "read_open_lines; CartCheckedOut adds each of its lines to its product in "
+                "read_product_sales (units, revenue, one more cart) and deletes the cart's open "
+                "lines. The dashboard shows the products with the most units sold.",
+            ),
+        ),
+    ),
+)

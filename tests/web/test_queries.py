@@ -11,6 +11,8 @@ from emit import Emit, SqlEventStore
 from shop.cart import AddItem, ChangeQuantity, CheckOut, RemoveLine, cart_decider
 from webapp.db import CartEmit
 from webapp.queries import (
+    CartCursor,
+    CartFilter,
     CartQueries,
     ProductSales,
     ProjectedCartQueries,
@@ -40,16 +42,48 @@ def test_a_page_of_carts_and_the_next(emit: CartEmit, queries: CartQueries) -> N
         emit.create(f"cart-{n}")
     emit.handle_command("cart-1", AddItem("BEAN-250", 3))
     page = queries.cart_page(limit=2)
-    assert [c.cart_id for c in page.carts] == ["cart-0", "cart-1"]
-    assert page.next_after == "cart-1"
-    one = page.carts[1]
+    assert [c.cart_id for c in page.carts] == ["cart-1", "cart-4"]  # newest activity first
+    one = page.carts[0]
     assert (one.status, one.line_count, one.item_count, one.total) == ("open", 1, 3, 3870)
-    assert one.last_activity >= page.carts[0].last_activity
+    assert one.last_activity >= page.carts[1].last_activity
+    assert page.next_after == CartCursor(page.carts[1].last_activity, "cart-4")
 
-    rest = queries.cart_page(after="cart-1", limit=3)
-    assert [c.cart_id for c in rest.carts] == ["cart-2", "cart-3", "cart-4"]
+    rest = queries.cart_page(after=page.next_after, limit=3)
+    assert [c.cart_id for c in rest.carts] == ["cart-3", "cart-2", "cart-0"]
     assert rest.next_after is None
-    assert queries.cart_page(after="cart-4", limit=3).carts == ()
+    last = rest.carts[-1]
+    after_the_last = CartCursor(last.last_activity, last.cart_id)
+    assert queries.cart_page(after=after_the_last, limit=3).carts == ()
+
+
+def test_carts_by_status_and_by_part_of_their_id(emit: CartEmit, queries: CartQueries) -> None:
+    for cart_id in ["Summer-1", "summer-2", "winter-1", "50%-off", "50_off", "a<script>"]:
+        emit.create(cart_id)
+    emit.handle_command("summer-2", AddItem("BEAN-250"))
+    emit.handle_command("summer-2", CheckOut())
+
+    def ids(**only: str) -> list[str]:
+        return [c.cart_id for c in queries.cart_page(limit=10, only=CartFilter(**only)).carts]  # type: ignore[arg-type]
+
+    assert ids(search="SUMMER") == ["summer-2", "Summer-1"]  # any case
+    assert ids(search="summer", status="open") == ["Summer-1"]
+    assert ids(status="checked_out") == ["summer-2"]
+    assert ids(search="50%") == ["50%-off"]  # a wildcard is a character like any other
+    assert ids(search="50_") == ["50_off"]
+    assert ids(search="<script>") == ["a<script>"]
+    assert ids(search="nothing") == []
+    assert len(ids()) == 6
+
+
+def test_a_filtered_page_and_the_next(emit: CartEmit, queries: CartQueries) -> None:
+    for n in range(5):
+        emit.create(f"even-{n}" if n % 2 == 0 else f"odd-{n}")
+    only = CartFilter(search="even")
+    page = queries.cart_page(limit=2, only=only)
+    assert [c.cart_id for c in page.carts] == ["even-4", "even-2"]
+    rest = queries.cart_page(after=page.next_after, limit=2, only=only)
+    assert [c.cart_id for c in rest.carts] == ["even-0"]
+    assert rest.next_after is None
 
 
 def test_totals_count_carts_and_add_up_revenue(emit: CartEmit, queries: CartQueries) -> None:
