@@ -261,15 +261,18 @@ class SqlEventStore:
     def read_snapshot(
         self, stream_id: str, key: str, *, up_to: int | None = None
     ) -> StoredSnapshot | None:
-        params = {
-            "stream_id": stream_id,
-            "key": key,
-            "up_to": MAX_VERSION if up_to is None else up_to,
-            "limit": 1,
-            "offset": 0,
-        }
+        params = _latest_snapshot(stream_id, key, up_to)
         rows = self._query("read a snapshot", stream_id, self._sql.read_snapshot, params)
         return StoredSnapshot(stream_id, int(rows[0][0]), key, rows[0][1]) if rows else None
+
+    def read_from_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> tuple[StoredSnapshot | None, list[EventData]]:
+        params = _latest_snapshot(stream_id, key, up_to)
+        rows = self._query("read a stream", stream_id, self._sql.read_from_snapshot, params)
+        if rows and rows[0][1] is None:  # no event has a NULL type: this row is the snapshot
+            return StoredSnapshot(stream_id, int(rows[0][0]), key, rows[0][3]), rows[1:]
+        return None, rows
 
     def _query(
         self, operation: str, stream_id: str | None, sql: str, params: dict[str, Any]
@@ -317,6 +320,17 @@ class SqlEventStore:
                 self._writer = None
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _latest_snapshot(stream_id: str, key: str, up_to: int | None) -> dict[str, Any]:
+    """The parameters of a read of the latest snapshot with `key` at or below `up_to`."""
+    return {
+        "stream_id": stream_id,
+        "key": key,
+        "up_to": MAX_VERSION if up_to is None else up_to,
+        "limit": 1,
+        "offset": 0,
+    }
 
 
 def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
