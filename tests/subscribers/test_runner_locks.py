@@ -44,9 +44,12 @@ def test_a_lost_session_lets_go_of_its_locks(postgres_url: str) -> None:
     assert holder.try_lock("receipts") is True
     assert other.try_lock("receipts") is False
     with engine.connect() as admin:  # the holder's session ends, as when its process dies
+        # With a timeout it returns once the session has ended (and let go of its locks), not
+        # as soon as it was told to: on a busy machine that can be later.
         admin.execute(
             sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                "WHERE application_name = :n"
             ),
             {"n": name},
         )
