@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                 steps[1:1] = [("W1", lambda: bench.w1("postgresql"))]
                 steps.append(("W2", lambda: bench.w2_w3("postgresql")))
             for name, step in steps:
-                if wanted(name) or (name == "W2" and wanted("W3")):
+                if wanted(name) or (name == "W2" and (wanted("W3") or wanted("W2S"))):
                     step()
             about: dict[str, Any] = {
                 "machine": machine(postgres.version if postgres else None, workspace.path),

@@ -162,5 +162,13 @@ class InMemoryEventStore:
             eligible = [v for v in versions if up_to is None or v <= up_to]
             return versions[max(eligible)] if eligible else None
 
+    def read_from_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> tuple[StoredSnapshot | None, list[EventData]]:
+        snapshot = self.read_snapshot(stream_id, key, up_to=up_to)
+        after = 0 if snapshot is None else snapshot.version
+        # An append in between only adds events after the snapshot, which this read sees.
+        return snapshot, self.read_stream_data(stream_id, after=after, up_to=up_to)
+
     def close(self) -> None:
         """Nothing to release; the events stay readable."""

@@ -41,9 +41,16 @@ class Replayer(Generic[E, S]):
         """`(version, state)` at `up_to` (default: the latest), from the latest snapshot at or
         below it and the events after that; `(0, initial state)` for a missing aggregate."""
         snapshots = self.snapshots
-        found = None if snapshots is None else snapshots.read(self.store, aggregate_id, up_to)
-        start, state = (0, self.decider.initial_state) if found is None else found
-        rows = self.store.read_stream_data(aggregate_id, after=start, up_to=up_to)
+        start, state = 0, self.decider.initial_state
+        if snapshots is None:
+            rows = self.store.read_stream_data(aggregate_id, up_to=up_to)
+        else:
+            stored, rows = self.store.read_from_snapshot(aggregate_id, snapshots.key, up_to=up_to)
+            found = None if stored is None else snapshots.decode(stored)
+            if found is not None:
+                start, state = found
+            elif stored is not None:  # it does not decode: the events it stood for are read
+                rows = self.store.read_stream_data(aggregate_id, up_to=stored.version) + rows
         version = rows[-1][0] if rows else start
         state = self.fold(aggregate_id, state, rows)
         if snapshots is not None and snapshots.due(start, version):

@@ -72,14 +72,17 @@ class Snapshots(Generic[S]):
     ) -> tuple[int, S] | None:
         """`(version, state)` of the latest usable snapshot at or below `up_to`, or None."""
         snapshot = store.read_snapshot(aggregate_id, self.key, up_to=up_to)
-        if snapshot is None:
-            return None
+        return None if snapshot is None else self.decode(snapshot)
+
+    def decode(self, snapshot: StoredSnapshot) -> tuple[int, S] | None:
+        """`(version, state)` of a snapshot read with this key; None (and a warning logged) if
+        it does not decode."""
         try:
             return snapshot.version, self._decode(snapshot.state)
         except (CodecError, ValueError, TypeError):
             log.warning(
                 "ignoring a snapshot of %s at version %d that does not decode",
-                aggregate_id,
+                snapshot.stream_id,
                 snapshot.version,
                 exc_info=True,
             )

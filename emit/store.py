@@ -212,6 +212,15 @@ class EventStore(Protocol):
         (any version without it); None if there is none."""
         ...
 
+    def read_from_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> tuple[StoredSnapshot | None, list[EventData]]:
+        """What loading an aggregate reads, together: `read_snapshot(stream_id, key, up_to=)`
+        and `read_stream_data` of the events after that snapshot's version (after 0 when there
+        is none), up to `up_to`. A SQL store reads both in one statement: on PostgreSQL, one
+        round trip instead of two."""
+        ...
+
     def head_position(self) -> int:
         """The position of the last committed event; 0 for an empty store."""
         ...

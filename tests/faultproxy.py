@@ -14,6 +14,8 @@ under it, a server that accepts and then says nothing, or a COMMIT whose answer 
         proxy.drop_commit_answer()  # the next COMMIT reaches the server, its answer is dropped
         ...                      # and that connection is reset: did the commit happen?
         assert proxy.commits_dropped == 1
+        proxy.forget_idle()      # open connections look fine until they next send: then reset
+        proxy.round_trips        # requests clients sent that wait for the server's answer
 
 The pytest fixture `pg_proxy` (tests/conftest.py) gives a started proxy in front of the test
 server, with `pg_proxy.url` pointing at it and the test's private schema kept
@@ -61,6 +63,7 @@ class FaultProxy:
         self._drop_next_commit = False
         self.commits_dropped = 0
         self.accepted = 0
+        self.round_trips = 0
         self._closed = False
         self._generation = 0
         self._listener: socket.socket | None = None
@@ -108,6 +111,15 @@ class FaultProxy:
         with self._changed:
             self._drop_next_commit = True
 
+    def forget_idle(self) -> None:
+        """Once, for the connections open now: say nothing to their clients, but reset each
+        as soon as its client next sends, without passing that on: as a firewall or NAT that
+        forgot an idle connection answers its next packet. Unlike `cut`, a client that looks
+        at its idle connection sees nothing wrong; it finds out only by using it."""
+        with self._changed:
+            for link in self._connections:
+                link.forgotten = True
+
     @property
     def open_connections(self) -> int:
         """Client connections the proxy holds now."""
@@ -154,6 +166,13 @@ class FaultProxy:
             if cut_open:
                 self._generation += 1  # the links made before now end
             self._changed.notify_all()
+            # Return once they have: their clients' sockets have the reset by then.
+            for _ in range(100):
+                if not cut_open or all(
+                    link.generation == self._generation for link in self._connections
+                ):
+                    break
+                self._changed.wait(_TICK)
         if mode == REFUSE:
             self._stop_listening()
         elif self._listener is None:
@@ -207,6 +226,7 @@ class FaultProxy:
     def _forget(self, link: _Link) -> None:
         with self._changed:
             self._connections.discard(link)
+            self._changed.notify_all()
 
     def _take_commit_fault(self) -> bool:
         with self._changed:
@@ -226,6 +246,7 @@ class _Link:
         self._startup_done = False
         self._from_client = b""  # client bytes not yet parsed into whole messages
         self._awaiting_commit_answer = False
+        self.forgotten = False  # see `FaultProxy.forget_idle`
 
     def run(self) -> None:
         try:
@@ -255,21 +276,30 @@ class _Link:
                 if not data:
                     return
                 if source is self.client:
-                    self._to_server(data)
+                    if not self._to_server(data):
+                        return
                 elif self._awaiting_commit_answer:
                     self.proxy.commits_dropped += 1
                     return  # the answer is dropped, and the connection reset in `run`
                 else:
                     self.client.sendall(data)
 
-    def _to_server(self, data: bytes) -> None:
+    def _to_server(self, data: bytes) -> bool:
+        """Pass the client's `data` on; False if the connection must end instead."""
         assert self.server is not None
+        if self.forgotten:
+            return False
         self.server.sendall(data)
         self._from_client += data
         for kind, body in self._messages():
+            # A simple query, or the Sync that ends an extended query: the client now waits.
+            if kind in (b"Q", b"S"):
+                with self.proxy._changed:
+                    self.proxy.round_trips += 1
             is_commit = kind == b"Q" and body.rstrip(b"\x00; \n").upper() == b"COMMIT"
             if is_commit and self.proxy._take_commit_fault():
                 self._awaiting_commit_answer = True
+        return True
 
     def _messages(self) -> list[tuple[bytes, bytes]]:
         """The whole messages received so far (the start-up packet has no type byte)."""

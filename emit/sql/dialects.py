@@ -142,6 +142,13 @@ class Dialect:
         refusal log out until it ends, so that ids are taken in commit order and trimming by
         id keeps exactly the newest."""
 
+    def start_reading(self, driver: Any) -> None:
+        """Before a read of one statement on the driver's connection `driver`: make that
+        statement its own transaction, with nothing sent before or after it."""
+
+    def stop_reading(self, driver: Any) -> None:
+        """After that read, before `driver` goes back to the pool: as it was before."""
+
     def schema_tables(self, tables: Iterable[sa.Table]) -> list[sa.Table]:
         """Those of emit's own `tables` that this database has."""
         return list(tables)
@@ -236,6 +243,15 @@ class PostgresDialect(Dialect):
 
     def lock_log(self, connection: sa.Connection) -> None:
         connection.execute(sa.select(head.c.position).where(head.c.id == 1).with_for_update())
+
+    def start_reading(self, driver: Any) -> None:
+        # psycopg would send BEGIN before the statement, and the pool a ROLLBACK after it: two
+        # round trips more than the read itself. One statement alone sees one snapshot anyway.
+        driver.autocommit = True
+
+    def stop_reading(self, driver: Any) -> None:
+        if not driver.closed:  # a closed or broken connection is thrown away, not pooled
+            driver.autocommit = False  # what SQLAlchemy's transactions expect of it
 
     def lock_schema(self, connection: sa.Connection) -> None:
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))

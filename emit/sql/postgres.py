@@ -8,10 +8,15 @@
   up a second after the statement timeout, closes the connection (its state is unknown) and
   raises `NoAnswer`. TCP keepalives and `tcp_user_timeout` find a dead peer of an idle
   connection the same way.
-- **The pool**: waiting for a free connection (`pool_timeout`), and the check a pooled
-  connection gets before use (`pool_pre_ping`), which must answer within a short time of its
-  own: a check that waited the full timeout, followed by a new connection that waits it too,
-  would double a request's wait on a frozen server.
+- **The pool**: waiting for a free connection (`pool_timeout`).
+
+A pooled connection is not pinged before use (SQLAlchemy's `pool_pre_ping` is off): a ping is a
+round trip, as long as the read it guards. Instead, at checkout, what the server sent while the
+connection sat idle is read without waiting (`check_still_open`): a server that closed it (a
+restart, an operator ending the session, a reset) said so, and the pool connects anew. A
+connection that died without a word (a firewall forgot it) fails on use; the store tries a read
+once more on a new connection, and an append only where it cannot have committed
+(emit/sql/store.py).
 
 `make_engine` (emit/sql/engine.py) sets these up with `bounded_engine_options` and
 `bound_engine`.
@@ -63,14 +68,13 @@ def bounded_engine_options(timeout: float, options: dict[str, Any]) -> None:
     connect_args.setdefault("keepalives_count", 3)
     connect_args.setdefault("tcp_user_timeout", int(timeout * 1000))
     options.setdefault("pool_timeout", timeout)
-    options.setdefault("pool_pre_ping", True)
 
 
 def bound_engine(engine: sa.Engine, timeout: float) -> None:
-    """Make `engine`'s connections `BoundedConnection`s and set the server's statement and
-    lock timeouts on each, to `timeout` seconds."""
+    """Make `engine`'s connections `BoundedConnection`s, set the server's statement and lock
+    timeouts on each, to `timeout` seconds, and let the pool hand out no connection that the
+    server is known to have closed."""
     milliseconds = max(1, int(timeout * 1000))
-    ping_timeout = min(timeout, max(0.5, timeout / 5))
 
     @sa.event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> BoundedConnection:
@@ -88,17 +92,13 @@ def bound_engine(engine: sa.Engine, timeout: float) -> None:
             )
         connection.commit()
 
-    check = engine.dialect.do_ping
-
-    def ping(connection: Any) -> bool:
-        # A healthy server answers the check at once; a frozen one is found out quickly.
-        connection.answer_timeout = ping_timeout
+    @sa.event.listens_for(engine, "checkout")
+    def _still_open(connection: BoundedConnection, _record: Any, _proxy: Any) -> None:
         try:
-            return check(connection)
-        finally:
-            connection.answer_timeout = timeout + _GRACE
-
-    engine.dialect.do_ping = ping  # type: ignore[method-assign,assignment]
+            check_still_open(connection)
+        except psycopg.Error as error:
+            # The pool's signal to throw this connection away and hand out a new one.
+            raise sa.exc.DisconnectionError(str(error)) from error
 
 
 def check_still_open(connection: psycopg.Connection[Any]) -> None:

@@ -103,7 +103,7 @@ class Statements:
             .values({c.name: bind(c.name) for c in snapshots.columns})
             .on_conflict_do_nothing()
         )
-        self.read_snapshot = sql(
+        latest_snapshot = (
             sa.select(snapshots.c.version, snapshots.c.state)
             .where(
                 snapshots.c.stream_id == bind("stream_id"),
@@ -114,6 +114,30 @@ class Statements:
             .limit(bind("limit"))
             .offset(bind("offset"))
         )
+        self.read_snapshot = sql(latest_snapshot)
+        self.read_from_snapshot = sql(_from_snapshot(latest_snapshot.cte("latest"), bind))
+
+
+def _from_snapshot(latest: sa.CTE, bind: Any) -> sa.CompoundSelect[Any]:
+    """The latest snapshot (`latest`, at most one row) and the stream's events after it, in one
+    statement: one round trip on PostgreSQL. The snapshot's row comes first, told apart by a
+    NULL type (an event always has one) and carrying its state where an event has its data;
+    the events follow in version order (all of them from version 1 when there is no snapshot)."""
+    after = sa.func.coalesce(sa.select(latest.c.version).scalar_subquery(), sa.literal_column("0"))
+    snapshot = sa.select(
+        latest.c.version.label("version"),
+        sa.null().label("type"),
+        sa.null().label("schema_version"),
+        latest.c.state.label("data"),
+    )
+    after_it = sa.select(events.c.version, events.c.type, events.c.schema_version, events.c.data)
+    after_it = after_it.where(
+        events.c.stream_id == bind("stream_id"),
+        events.c.version > after,
+        events.c.version <= bind("up_to"),
+    )
+    # The snapshot's version is below every event's, so version order puts it first.
+    return sa.union_all(snapshot, after_it).order_by(sa.literal_column("version"))
 
 
 def stored_event(row: Any, dialect: Dialect) -> StoredEvent:

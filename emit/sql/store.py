@@ -11,12 +11,13 @@ errors into `StorageError`s, and decides what is tried again after a failure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
+from emit.errors import StorageError
 from emit.sql.append import Appender, find_command
 from emit.sql.dialects import dialect_for
 from emit.sql.engine import DEFAULT_TIMEOUT, make_engine, write_connection
@@ -44,6 +45,8 @@ from emit.store import (
 )
 
 _NO_LIMIT = 2**62
+
+T = TypeVar("T")
 
 
 class SqlEventStore:
@@ -235,12 +238,11 @@ class SqlEventStore:
         return int(connection.exec_driver_sql(self._sql.head).scalar_one())
 
     def find_command(self, stream_id: str, key: str) -> StoredCommand | None:
-        with self._raw_connection("look up an idempotency key", stream_id) as connection:
-            cursor = connection.cursor()
-            try:
-                return find_command(cursor, self._sql, stream_id, key)
-            finally:
-                cursor.close()
+        return self._read(
+            "look up an idempotency key",
+            stream_id,
+            lambda cursor: find_command(cursor, self._sql, stream_id, key),
+        )
 
     def stream_version(self, stream_id: str) -> int:
         rows = self._query(
@@ -264,26 +266,63 @@ class SqlEventStore:
     def read_snapshot(
         self, stream_id: str, key: str, *, up_to: int | None = None
     ) -> StoredSnapshot | None:
-        params = {
-            "stream_id": stream_id,
-            "key": key,
-            "up_to": MAX_VERSION if up_to is None else up_to,
-            "limit": 1,
-            "offset": 0,
-        }
+        params = _latest_snapshot(stream_id, key, up_to)
         rows = self._query("read a snapshot", stream_id, self._sql.read_snapshot, params)
         return StoredSnapshot(stream_id, int(rows[0][0]), key, rows[0][1]) if rows else None
+
+    def read_from_snapshot(
+        self, stream_id: str, key: str, *, up_to: int | None = None
+    ) -> tuple[StoredSnapshot | None, list[EventData]]:
+        params = _latest_snapshot(stream_id, key, up_to)
+        rows = self._query("read a stream", stream_id, self._sql.read_from_snapshot, params)
+        if rows and rows[0][1] is None:  # no event has a NULL type: this row is the snapshot
+            return StoredSnapshot(stream_id, int(rows[0][0]), key, rows[0][3]), rows[1:]
+        return None, rows
 
     def _query(
         self, operation: str, stream_id: str | None, sql: str, params: dict[str, Any]
     ) -> list[Any]:
+        return self._read(operation, stream_id, lambda cursor: _fetch(cursor, sql, params))
+
+    def _read(self, operation: str, stream_id: str | None, work: Callable[[Any], T]) -> T:
+        """`work` on a pooled connection's cursor, as one statement's transaction (no BEGIN or
+        ROLLBACK sent around it), tried once more on a new connection if the one it had was
+        found closed. Nothing is checked before use (no ping): a connection that the server
+        closed while it sat in the pool is seen at checkout without a word sent, and one that
+        died silently (a firewall forgot it) fails on use; a read changes nothing, so trying it
+        again is safe. A timeout is not tried again: it has already waited its limit."""
+        outcome = self._read_once(operation, stream_id, work)
+        if isinstance(outcome, _Lost):
+            # SQLAlchemy's own answer to a lost connection: its pool-mates are likely dead too
+            # (the server restarted, the network was cut), so the pool is emptied.
+            self.engine.dispose()
+            outcome = self._read_once(operation, stream_id, work)
+        if isinstance(outcome, _Lost):
+            raise outcome.error from outcome.cause
+        return outcome
+
+    def _read_once(
+        self, operation: str, stream_id: str | None, work: Callable[[Any], T]
+    ) -> T | _Lost:
         with self._raw_connection(operation, stream_id) as connection:
-            cursor = connection.cursor()
+            driver = connection.driver_connection
+            self._dialect.start_reading(driver)
             try:
-                cursor.execute(sql, params)
-                return list(cursor.fetchall())
+                cursor = connection.cursor()
+                try:
+                    return work(cursor)
+                finally:
+                    cursor.close()  # before an invalidate: SQLite's refuses a closed connection
+            except Exception as error:
+                if not is_driver_error(error):
+                    raise
+                connection.invalidate()
+                failure = storage_error(operation, stream_id, error)
+                if connection_lost(failure):
+                    return _Lost(failure, error)
+                raise failure from error
             finally:
-                cursor.close()
+                self._dialect.stop_reading(driver)
 
     @contextmanager
     def _raw_connection(self, operation: str, stream_id: str | None) -> Iterator[Any]:
@@ -320,6 +359,30 @@ class SqlEventStore:
                 self._writer = None
         if self._owns_engine:
             self.engine.dispose()
+
+
+class _Lost:
+    """A read that failed because its connection was gone: worth one more try."""
+
+    def __init__(self, error: StorageError, cause: Exception) -> None:
+        self.error = error
+        self.cause = cause
+
+
+def _fetch(cursor: Any, sql: str, params: dict[str, Any]) -> list[Any]:
+    cursor.execute(sql, params)
+    return list(cursor.fetchall())
+
+
+def _latest_snapshot(stream_id: str, key: str, up_to: int | None) -> dict[str, Any]:
+    """The parameters of a read of the latest snapshot with `key` at or below `up_to`."""
+    return {
+        "stream_id": stream_id,
+        "key": key,
+        "up_to": MAX_VERSION if up_to is None else up_to,
+        "limit": 1,
+        "offset": 0,
+    }
 
 
 def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:

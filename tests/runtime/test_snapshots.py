@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emit import (
+    AggregateNotFound,
     CodecError,
     CommandRejected,
     Decider,
@@ -50,6 +51,13 @@ class CountingStore:
         self.events_read += len(rows)
         return rows
 
+    def read_from_snapshot(
+        self, stream_id: str, key: str, **window: Any
+    ) -> tuple[StoredSnapshot | None, list[EventData]]:
+        snapshot, rows = self.inner.read_from_snapshot(stream_id, key, **window)
+        self.events_read += len(rows)
+        return snapshot, rows
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
@@ -83,6 +91,17 @@ def test_a_cold_load_replays_only_the_events_after_the_latest_snapshot(store: Ev
     counting.events_read = 0
     assert cold.state_at("acc-1", 19).balance == sum(range(1, 19))
     assert counting.events_read == 9  # 11..19, after the snapshot at version 10
+
+
+def test_a_load_right_at_a_snapshot_or_of_no_aggregate_reads_no_events(store: EventStore) -> None:
+    deposits(Emit(account, store=store, snapshot_every=5), "acc-1", 9)  # snapshot at 10
+    counting = CountingStore(store)
+    cold: AccountEmit = Emit(account, store=counting, snapshot_every=5)  # type: ignore[arg-type]
+
+    assert cold.aggregate("acc-1").state == Emit(account, store=store).get_state("acc-1")
+    assert counting.events_read == 0
+    with pytest.raises(AggregateNotFound):
+        cold.aggregate("acc-2")
 
 
 def test_a_long_replay_leaves_a_snapshot_behind(store: EventStore) -> None:

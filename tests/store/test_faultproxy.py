@@ -8,6 +8,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from emit.sql.postgres import check_still_open
 from tests.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.postgres
@@ -98,3 +99,24 @@ def test_refusing_can_cut_the_open_connections_too(pg_proxy: FaultProxy) -> None
         kept.execute("SELECT 1")
     with pytest.raises(psycopg.OperationalError, match="refused"):
         psycopg.connect(_conninfo(pg_proxy.url))
+
+
+def test_a_forgotten_connection_looks_fine_until_it_is_used(pg_proxy: FaultProxy) -> None:
+    connection = psycopg.connect(_conninfo(pg_proxy.url), autocommit=True)
+    pg_proxy.forget_idle()
+    check_still_open(connection)  # nothing came from the server: it looks open
+    with pytest.raises(psycopg.OperationalError):
+        connection.execute("SELECT 1")
+    assert connection.broken
+    with psycopg.connect(_conninfo(pg_proxy.url), autocommit=True) as fresh:  # only those open
+        assert fresh.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_it_counts_the_requests_that_wait_for_an_answer(pg_proxy: FaultProxy) -> None:
+    with psycopg.connect(_conninfo(pg_proxy.url), autocommit=True) as connection:
+        before = pg_proxy.round_trips
+        connection.execute("SELECT 1")  # the extended protocol: Parse, Bind, ..., Sync
+        connection.execute("SELECT %s", [2])
+        with connection.transaction():  # BEGIN, the statement, COMMIT
+            connection.execute("SELECT 3")
+        assert pg_proxy.round_trips - before == 5

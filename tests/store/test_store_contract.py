@@ -428,6 +428,35 @@ def test_writing_a_snapshot_twice_keeps_the_first(open_store: StoreFactory) -> N
     assert again.read_stream("a") == store.read_stream("a")  # events untouched
 
 
+def test_a_load_reads_the_latest_snapshot_and_the_events_after_it_together(
+    store: EventStore,
+) -> None:
+    append(store, "a", 0, *[new(n=n) for n in range(10)])
+    append(store, "b", 0, new(), new())
+    for version in (3, 6):
+        store.write_snapshot(StoredSnapshot("a", version, "k1", f'{{"v":{version}}}'))
+    store.write_snapshot(StoredSnapshot("a", 9, "old-code", '{"v":9}'))
+    store.write_snapshot(StoredSnapshot("b", 2, "k1", '{"v":2}'))
+
+    def versions(found: tuple[StoredSnapshot | None, list[Any]]) -> tuple[int | None, list[int]]:
+        snapshot, rows = found
+        return (None if snapshot is None else snapshot.version), [row[0] for row in rows]
+
+    # The latest snapshot of this key (not the newer one of other code), then what follows.
+    snapshot, rows = store.read_from_snapshot("a", "k1")
+    assert snapshot == StoredSnapshot("a", 6, "k1", '{"v":6}')
+    assert rows == store.read_stream_data("a", after=6)
+    assert versions(store.read_from_snapshot("a", "k1", up_to=8)) == (6, [7, 8])
+    assert versions(store.read_from_snapshot("a", "k1", up_to=5)) == (3, [4, 5])
+    assert versions(store.read_from_snapshot("a", "k1", up_to=6)) == (6, [])
+    # No snapshot of this key at or below: every event from version 1.
+    assert versions(store.read_from_snapshot("a", "new-code", up_to=3)) == (None, [1, 2, 3])
+    assert versions(store.read_from_snapshot("a", "k1", up_to=2)) == (None, [1, 2])
+    # A snapshot with nothing after it; a stream that does not exist.
+    assert versions(store.read_from_snapshot("b", "k1")) == (2, [])
+    assert store.read_from_snapshot("nope", "k1") == (None, [])
+
+
 def test_stream_data_is_what_a_replay_needs_of_the_stream(store: EventStore) -> None:
     append(store, "a", 0, new("Opened", n=1), new("Noted", n=2), new("Noted", n=3))
     append(store, "b", 0, new())
