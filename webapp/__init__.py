@@ -22,9 +22,11 @@ from webapp import (
     dashboard,
     db,
     errors,
+    forks,
     formatting,
     history,
     hypermedia,
+    imports,
     limits,
     ops,
     queries,
@@ -84,6 +86,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # Events per page of a cart's history: a page is read, decoded and sent whole, so this
         # bounds its cost however long the cart's stream (100: about 150 KB).
         HISTORY_EVENTS_PER_PAGE=100,
+        # The largest `emit.stream/1` export /history/import opens (bytes of the request).
+        IMPORT_MAX_BYTES=1024 * 1024,
         # Our forms are a few short fields: anything bigger is not from them.
         MAX_CONTENT_LENGTH=16 * 1024,
         # The CSRF token lives as long as the browser session, so a tab left open overnight
@@ -135,6 +139,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(carts.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(forks.bp)
+    app.register_blueprint(imports.bp)
     app.register_blueprint(ops.bp)
     cli.init_app(app)
     return app
