@@ -1,10 +1,12 @@
 """The timeline's tools in a real browser (Debian's Chromium through Playwright): the compare
 control, Play's speed, the keys' help on "?", the filter by event type, copying a version as a
-test, and "Start a new cart from version N" leading to the new cart's history."""
+test, "Start a new cart from version N" leading to the new cart's history, and an export
+opened read only (CSRF checks on, as in production)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
@@ -151,3 +153,33 @@ def test_start_a_new_cart_from_a_version(
     page.locator("#forked-from a").click()
     expect(page.locator("#forks")).to_contain_text(fork_id)
     assert get_emit(live_server.app).store.stream_version("cart-tools") == 7
+
+
+def test_an_export_opened_in_the_timeline(
+    page: Page, history_url: str, live_server: LiveServer, tmp_path: Path, problems: list[str]
+) -> None:
+    export = page.request.get(history_url.replace("/history", "/events.json"))
+    saved = tmp_path / "cart-tools.events.json"
+    saved.write_bytes(export.body())
+    head = get_emit(live_server.app).store.head_position()
+    page.goto(history_url)
+    page.locator("#import").click()
+    page.set_input_files("#export-file", str(saved))
+    page.locator("#open-export").click()
+    expect(page.locator("#import-note")).to_contain_text("from cart-tools.events.json")
+    expect(page.locator("#replay h2")).to_have_text("As of version 7")
+    page.evaluate("window.stillTheSamePage = true")
+    page.locator("#step-previous").click()
+    expect(page.locator("#replay h2")).to_have_text("As of version 6")
+    page.locator("#event-3 button").click()
+    expect(page.locator("#replay h2")).to_have_text("As of version 3")
+    page.locator("#compare-version").fill("1")
+    page.locator("#compare-version").press("Enter")
+    expect(page.locator("#replay")).to_contain_text("2 lines changed since version 1")
+    page.locator("#version-range").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#replay h2")).to_have_text("As of version 4")
+    expect(page.locator("#version-range")).to_be_focused()
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert get_emit(live_server.app).store.head_position() == head
+    assert problems == []
