@@ -5,13 +5,20 @@ from which, and a fork that cannot be made writes nothing."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import sqlalchemy as sa
 
 from emit import (
     AggregateAlreadyExists,
     AggregateNotFound,
     Emit,
     EventStore,
+    Projection,
+    ProjectionError,
+    RecordedEvent,
+    SqlEventStore,
     VersionOutOfRange,
 )
 from emit.forks import ForkRecords
@@ -155,3 +162,35 @@ def test_metadata_that_emit_sets_itself_is_refused(emit: CartEmit) -> None:
     with pytest.raises(ValueError, match="forked_from"):
         emit.fork("cart-origin", 3, "cart-fork", metadata={"forked_from": "elsewhere"})
     assert not emit.exists("cart-fork")
+
+
+# A read model that refuses the copies of a fork: the fork's append must then store nothing.
+_lines = sa.Table("fork_test_lines", sa.MetaData(), sa.Column("cart_id", sa.String(80)))
+
+
+def _refusing_copies(connection: sa.Connection, recorded: RecordedEvent[Any]) -> None:
+    if "forked_from" in recorded.metadata.extra and recorded.version == 3:
+        raise ValueError("this read model takes no third copy")
+    connection.execute(sa.insert(_lines).values(cart_id=recorded.aggregate_id))
+
+
+def test_a_fork_whose_projection_fails_stores_none_of_it(database_url: str) -> None:
+    projection = Projection("fork_test_lines", [_lines], _refusing_copies)
+    with Emit(cart_decider, store=SqlEventStore(database_url), projections=[projection]) as emit:
+        emit.create("cart-origin")
+        for command in COMMANDS[:4]:
+            emit.handle_command("cart-origin", command)
+        before = _everything(emit)
+        with pytest.raises(ProjectionError):
+            emit.fork("cart-origin", 4, "cart-fork")
+        assert _everything(emit) == before
+        assert emit.fork_of("cart-fork") is None
+        assert not emit.exists("cart-fork")
+        with emit.store.engine.connect() as connection:
+            rows = connection.execute(sa.select(_lines.c.cart_id)).scalars().all()
+        assert set(rows) == {"cart-origin"}
+        # Up to the second copy it is taken: the fork is made, and projected.
+        emit.fork("cart-origin", 2, "cart-fork")
+        with emit.store.engine.connect() as connection:
+            rows = connection.execute(sa.select(_lines.c.cart_id)).scalars().all()
+        assert rows.count("cart-fork") == 2
