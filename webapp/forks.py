@@ -2,13 +2,15 @@
 
 `POST /carts/<id>/fork` with the version to start from copies the cart's events up to it into
 a new cart and goes to the new cart's history (303). The new cart is this browser session's,
-as a cart it opened is. Like opening a cart, the form's key names the new cart, so a form sent
-twice makes one fork; it counts against the limit of new carts (webapp/limits.py).
+as a cart it opened is. At most `FORK_MAX_EVENTS` events are copied: the copy is one
+transaction, and other appends wait for it. Like opening a cart, the form's key names the new
+cart, so a form sent twice makes one fork; it counts against the limit of new carts
+(webapp/limits.py).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from werkzeug.exceptions import Conflict
 from werkzeug.wrappers import Response
 
@@ -37,6 +39,13 @@ def fork_cart(cart_id: str) -> Response:
         abort(404, no_such_cart(cart_id))
     if not 1 <= version <= latest:
         abort(404, f"Cart “{cart_id}” has versions 1 to {latest} to start from; not {version}.")
+    most = current_app.config["FORK_MAX_EVENTS"]
+    if version > most:
+        abort(
+            400,
+            f"A new cart copies at most {most:,} events (FORK_MAX_EVENTS): start from version "
+            f"{most:,} or earlier. Nothing was changed.",
+        )
     if not emit.state_at(cart_id, version).is_open:
         raise Conflict(
             f"Version {version} of cart “{cart_id}” is checked out, and a checked-out cart takes "

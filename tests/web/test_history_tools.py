@@ -171,6 +171,21 @@ def test_a_fork_that_cannot_be_made_changes_nothing(
     assert emit.forks_of(cart_id) == []
 
 
+def test_a_fork_copies_at_most_fork_max_events(sqlite_url: str) -> None:
+    app = make_app(sqlite_url, FORK_MAX_EVENTS=3)
+    emit = get_emit(app)
+    create_history(emit, "cart-t1")
+    client = app.test_client()
+    assert has_element(page_of(client, "cart-t1", version=3), "fork")
+    assert not has_element(page_of(client, "cart-t1", version=4), "fork")
+    response = client.post("/carts/cart-t1/fork", data={"version": "4"})
+    assert response.status_code == 400
+    assert "A new cart copies at most 3 events (FORK_MAX_EVENTS)" in unescape(response.text)
+    assert emit.forks_of("cart-t1") == []
+    assert client.post("/carts/cart-t1/fork", data={"version": "3"}).status_code == 303
+    emit.close()
+
+
 def test_a_fork_of_a_missing_cart_is_404(client: FlaskClient, emit: CartEmit) -> None:
     response = client.post("/carts/cart-nowhere/fork", data={"version": "1"})
     assert response.status_code == 404
