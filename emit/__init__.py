@@ -45,6 +45,7 @@ from emit.errors import (
     VersionOutOfRange,
     WrongExpectedVersion,
 )
+from emit.forks import Fork, ForkRecords
 from emit.idempotency import fingerprint
 from emit.ids import check_aggregate_id
 from emit.memory import InMemoryEventStore
@@ -135,6 +136,8 @@ __all__ = [
     "EmitError",
     "EventDecodeError",
     "EventStore",
+    "Fork",
+    "ForkRecords",
     "IdempotencyKeyReused",
     "InMemoryEventStore",
     "InMemoryRefusalLog",

@@ -25,6 +25,7 @@ from emit.errors import (
     StorageErrorKind,
     VersionOutOfRange,
 )
+from emit.forks import Fork, ForkRecords, both, check_fork_metadata, fork_events
 from emit.idempotency import command_key, creation_key
 from emit.idempotency import fingerprint as _fingerprint
 from emit.ids import check_aggregate_id
@@ -203,6 +204,84 @@ class Emit(Generic[C, E, S]):
                 return Aggregate(aggregate_id, version, state)
             case Refused(rejection=error) | Failed(error=error):  # only a resolver refuses
                 raise error
+
+    def fork(
+        self,
+        source_id: str,
+        version: int,
+        new_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Aggregate[S]:
+        """Record a new aggregate `new_id` whose versions 1 to `version` are those of
+        `source_id`: two futures of one past, to follow side by side.
+
+        What is copied: each event's type and data (decoded and encoded again, so upcast to
+        today's schema), its command name and its caller-given metadata. Each copy gets a new
+        event id, its own position and timestamp, one correlation id for the whole fork, the
+        origin event's id as causation id, and `metadata["forked_from"] == {"aggregate_id":
+        source_id, "version": version}` (the first event, the fork's genesis, says where it
+        came from). `metadata` is added to every copy. Not copied: idempotency keys (a command
+        sent to the origin with a key is not a repeat on the fork) and snapshots.
+
+        Guarantees: the copies are appended in one append, all or none, and the store records
+        the fork (`fork_of`, `forks_of`) in that append's transaction. Projections see the
+        copies as any new events; observers hear of them as appended. Afterwards the two
+        aggregates are independent: a command on one never changes the other.
+
+        Raises `AggregateNotFound` (no `source_id`), `VersionOutOfRange` (`version` not 1 to
+        the origin's latest), `AggregateAlreadyExists` (`new_id` is taken; nothing written),
+        `InvalidAggregateId`, `ValueError` (a `metadata` key emit sets itself),
+        `ProjectionError`, `StorageError`, and `TypeError` for a store without the
+        `ForkRecords` capability.
+        """
+        store = self._fork_records()
+        check_aggregate_id(new_id)
+        extra = check_fork_metadata(metadata)
+        latest = self.store.stream_version(source_id)
+        if latest == 0:
+            raise AggregateNotFound(source_id)
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= latest:
+            raise VersionOutOfRange(source_id, version, latest, lowest=1, purpose="to fork from")
+        origin = self.history(source_id, up_to=version)
+        request = AppendRequest(
+            new_id,
+            0,
+            fork_events(self.decider, source_id, origin, extra),
+            before_commit=both(
+                self._projecting(self._replayer.recorded_all),
+                store.recording_fork(new_id, source_id, version),
+            ),
+        )
+        match outcome(self._loop.commit.append(request)):
+            case Written(stored):
+                events = (recorded.event for recorded in origin)
+                state = self.decider.fold(self.decider.initial_state, events)
+                aggregate = Aggregate(new_id, version, state)
+                self.pool.add(LiveAggregate(aggregate))
+                self._observers.events_appended(self._replayer.recorded_all(stored))
+                return aggregate
+            case Conflict() | Repeated():
+                raise AggregateAlreadyExists(new_id) from None
+            case Refused(rejection=error) | Failed(error=error):
+                raise error
+
+    def fork_of(self, aggregate_id: str) -> Fork | None:
+        """Where `aggregate_id` was forked from (origin and version); None if `fork` did not
+        make it. Looked up by id, not by reading the log."""
+        return self._fork_records().fork_of(aggregate_id)
+
+    def forks_of(self, aggregate_id: str) -> list[Fork]:
+        """The forks made of `aggregate_id`, oldest first; looked up by id."""
+        return self._fork_records().forks_of(aggregate_id)
+
+    def _fork_records(self) -> ForkRecords:
+        if not isinstance(self.store, ForkRecords):
+            raise TypeError(
+                f"Forks are recorded by the store, and {type(self.store).__name__} does not "
+                "have the ForkRecords capability (emit/forks.py)."
+            )
+        return self.store
 
     def handle_command(
         self,

@@ -127,15 +127,19 @@ class InvalidIdempotencyKey(EmitError, ValueError):
 
 
 class VersionOutOfRange(EmitError, ValueError):
-    """A replay asked for a version the aggregate does not have."""
+    """A replay (or a fork) asked for a version the aggregate does not have. `lowest` is the
+    first version the caller could ask for (0 for a replay, 1 for a fork)."""
 
-    def __init__(self, aggregate_id: str, version: int, latest: int) -> None:
+    def __init__(
+        self, aggregate_id: str, version: int, latest: int, *, lowest: int = 0, purpose: str = ""
+    ) -> None:
         self.aggregate_id = aggregate_id
         self.version = version
         self.latest = latest
+        purpose = f" {purpose}" if purpose else ""
         super().__init__(
-            f"Aggregate {aggregate_id!r} has versions 0 to {latest}; version {version} is out of "
-            "range."
+            f"Aggregate {aggregate_id!r} has versions {lowest} to {latest}{purpose}; version "
+            f"{version} is out of range."
         )
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from emit.errors import ConcurrencyError
+from emit.forks import Fork, ForkRecords
 from emit.refusals import InMemoryRefusalLog
 from emit.store import (
     AppendRequest,
@@ -20,6 +22,7 @@ from emit.store import (
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
+    TransactionHook,
     check_requests,
 )
 
@@ -35,6 +38,8 @@ class InMemoryEventStore:
         self._snapshots: dict[tuple[str, str], dict[int, StoredSnapshot]] = {}
         self._commands: dict[tuple[str, str], StoredCommand] = {}
         self.refusals = InMemoryRefusalLog()  # the refused commands (emit/refusals.py)
+        self._forks: dict[str, Fork] = {}  # by the fork's id
+        self._forks_by_origin: dict[str, list[Fork]] = {}
 
     def append_many(self, requests: Sequence[AppendRequest]) -> list[AppendResult]:
         check_requests(requests)
@@ -170,5 +175,27 @@ class InMemoryEventStore:
         # An append in between only adds events after the snapshot, which this read sees.
         return snapshot, self.read_stream_data(stream_id, after=after, up_to=up_to)
 
+    def recording_fork(self, aggregate_id: str, origin_id: str, version: int) -> TransactionHook:
+        def record(_: object, stored: Sequence[StoredEvent]) -> None:
+            # Hooks run inside `append_many`, which holds the lock already, and last: once this
+            # has run, the events are stored too.
+            fork = Fork(aggregate_id, origin_id, version, stored[0].recorded_at)
+            self._forks[aggregate_id] = fork
+            self._forks_by_origin.setdefault(origin_id, []).append(fork)
+
+        return record
+
+    def fork_of(self, aggregate_id: str) -> Fork | None:
+        with self._lock:
+            return self._forks.get(aggregate_id)
+
+    def forks_of(self, aggregate_id: str) -> list[Fork]:
+        with self._lock:
+            return list(self._forks_by_origin.get(aggregate_id, ()))
+
     def close(self) -> None:
         """Nothing to release; the events stay readable."""
+
+
+if TYPE_CHECKING:  # mypy checks that the store has the capability `Emit.fork` needs
+    _capable: type[ForkRecords] = InMemoryEventStore

@@ -46,6 +46,7 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = namespace["result"]
     assert (result.state.balance, result.version) == (10, 2)
     assert namespace["emit"].state_at("acc-1", 1).balance == 0
+    assert namespace["emit"].fork_of("acc-1-what-if").version == 1
 
 
 def test_the_guide_examples_do_what_their_comments_say(
@@ -56,6 +57,11 @@ def test_the_guide_examples_do_what_their_comments_say(
     assert (result.state.balance, result.version) == (10, 2)
     assert namespace["emit"].state_at("acc-1", 1).balance == 0
     assert namespace["teller"].get_state("acc-2").balance == 6  # 5, then 1 once though sent twice
+    what_if = namespace["what_if"]
+    assert what_if.get_state("acc-9-what-if").balance == 15
+    assert what_if.get_state("acc-9").balance == 30
+    fork = what_if.fork_of("acc-9-what-if")
+    assert (fork.origin_id, fork.version) == ("acc-9", 2)
     with namespace["bank"].store.engine.connect() as connection:
         assert connection.execute(sa.select(namespace["totals"])).all() == [("acc-1", 15)]
         large = connection.execute(sa.select(namespace["large"])).all()

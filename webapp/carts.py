@@ -24,9 +24,6 @@ templates/partials/_macros.html):
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-
 from flask import (
     Blueprint,
     abort,
@@ -39,7 +36,6 @@ from werkzeug.wrappers import Response
 
 from emit import (
     Aggregate,
-    AggregateAlreadyExists,
     AggregateNotFound,
     CommandRejected,
     IdempotencyKeyReused,
@@ -52,6 +48,7 @@ from shop.cart import (
 )
 from shop.catalog import find_product
 from webapp import forms, shoppers
+from webapp.cart_ids import new_cart
 from webapp.cart_view import (
     CLEAR_ALERTS,
     Rejection,
@@ -69,9 +66,6 @@ from webapp.refusals import KEY_REUSED, refused, since_shown, take_refusal
 bp = Blueprint("carts", __name__, url_prefix="/carts")
 bp.before_request(shoppers.check_cart)
 
-_NEW_CART_ATTEMPTS = 5
-
-
 # --- pages -------------------------------------------------------------------------------------
 
 
@@ -81,22 +75,8 @@ def open_cart() -> Response:
     The form's key names the cart, so sending the form again opens no second one."""
     emit = get_emit()
     key = forms.command_key(request.form)
-    if key is not None:
-        cart_id = f"cart-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-        try:
-            emit.create(cart_id, idempotency_key=key)
-        except AggregateAlreadyExists:
-            pass  # another key's cart has this id (rare): a random one below
-        else:
-            return _opened(cart_id)
-    for _ in range(_NEW_CART_ATTEMPTS):
-        cart_id = f"cart-{secrets.token_hex(4)}"
-        try:
-            emit.create(cart_id)
-        except AggregateAlreadyExists:
-            continue
-        return _opened(cart_id)
-    raise RuntimeError(f"No free cart id after {_NEW_CART_ATTEMPTS} random tries.")
+    # A resent form's `create` is answered as the first (its idempotency key): the same cart.
+    return _opened(new_cart(lambda cart_id: emit.create(cart_id, idempotency_key=key), key))
 
 
 def _opened(cart_id: str) -> Response:

@@ -34,7 +34,7 @@ from itertools import accumulate
 from typing import Any
 
 import htmx_flask
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from emit import RecordedEvent
@@ -46,6 +46,7 @@ from webapp.cart_view import no_such_cart
 from webapp.db import CartEmit, get_emit
 from webapp.hypermedia import fragment_response, wants_fragment
 from webapp.refusal_log import ghost_rows
+from webapp.scenarios import MAX_EVENTS, scenario, too_long
 from webapp.timeline import diff, kind, summary
 
 bp = Blueprint("history", __name__, url_prefix="/carts")
@@ -58,6 +59,19 @@ EXPORT_WINDOW = 1000
 
 bp.add_app_template_filter(summary, "event_summary")
 bp.add_app_template_filter(kind, "event_kind")
+
+# The event types the list can be filtered by (`?type=`), in the order a cart records them.
+EVENT_TYPES = tuple(event.__name__ for event in cart_decider.events)
+# The controls whose answer is the whole page region rather than the state panel: a new
+# comparison or filter changes the links of the scrubber, the panel and the list together.
+WHOLE_REGION = frozenset({"compare-form", "events-filter"})
+
+
+@bp.url_defaults
+def _keep_filter(endpoint: str, values: dict[str, Any]) -> None:
+    """Every link to this page that a filtered page draws keeps its filter (`?type=`)."""
+    if endpoint == "history.show" and "type" not in values and g.get("event_type"):
+        values["type"] = g.event_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +148,7 @@ def show(cart_id: str) -> Response | str:
     """The history page; for htmx, the state panel (with out of band the scrubber's readout
     and step links, and the event list if it must follow), or the event list alone when a
     link of its pager asked for it."""
-    fragment = wants_fragment()
+    fragment = wants_fragment() and htmx_flask.request.htmx.trigger not in WHOLE_REGION
     cart_id = forms.cart_id(cart_id)
     stream = CartStream(get_emit(), cart_id, _latest(cart_id))
     query = _query(stream)
@@ -146,7 +160,13 @@ def show(cart_id: str) -> Response | str:
     if not fragment:
         # The list first: its window also holds the version shown and the one before it.
         events = _events(stream, asked or shown, query)
-        return render_template("history/history.html", **(events | _view(stream, query)))
+        emit = get_emit()
+        lineage = {
+            "fork_of": emit.fork_of(cart_id),
+            "forks": [f for f in emit.forks_of(cart_id) if shoppers.may_see(f.aggregate_id)],
+        }
+        page = events | _view(stream, query) | lineage
+        return render_template("history/history.html", **page)
     view = _view(stream, query)
     parts = [
         render_template("history/_replay.html", **view),
@@ -164,6 +184,25 @@ def show(cart_id: str) -> Response | str:
         args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page"}
         push_url = url_for(".show", cart_id=cart_id, **args)
     return fragment_response("".join(parts), push_url=push_url)
+
+
+@bp.get("/<cart_id>/history/test.py")
+def copy_as_test(cart_id: str) -> Response | str:
+    """The given/when/then test of `?version=N` (the latest without it): the events up to N,
+    the cart they make, and the next command (webapp/scenarios.py). For htmx, the fragment
+    with its copy button; otherwise the text itself, to read or save."""
+    cart_id = forms.cart_id(cart_id)
+    stream = CartStream(get_emit(), cart_id, _latest(cart_id))
+    raw = request.args.get("version", "")
+    version = _version(stream, forms.version(raw)) if raw else stream.latest
+    if version > MAX_EVENTS:  # not written out, so not read either
+        text = too_long(cart_id, version)
+    else:
+        after = stream.event(version + 1) if version < stream.latest else None
+        text = scenario(cart_id, version, stream.read(1, version), after)
+    if wants_fragment():
+        return render_template("history/_scenario.html", text=text, version=version)
+    return current_app.response_class(text, mimetype="text/plain")
 
 
 @bp.get("/<cart_id>/events.json")
@@ -240,6 +279,7 @@ def _query(stream: CartStream) -> dict[str, Any]:
         )
     base = compare if compare is not None else (version - 1 if version else None)
     return {
+        "event_type": _event_type(args.get("type", "")),
         "cart_id": stream.cart_id,
         "latest": stream.latest,
         "version": version,
@@ -247,6 +287,20 @@ def _query(stream: CartStream) -> dict[str, Any]:
         "base": base,
         "at": at,
     }
+
+
+def _event_type(raw: str) -> str | None:
+    """The event type `?type=` filters the list by; None for all of them."""
+    if not raw:
+        return None
+    if raw not in EVENT_TYPES:
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise BadRequest(
+            f"“{shown}” is not a type of a cart's events: the list can show only "
+            f"{', '.join(EVENT_TYPES)}."
+        )
+    g.event_type = raw  # kept by every link to the page: see `_keep_filter`
+    return raw
 
 
 def _view(stream: CartStream, query: dict[str, Any]) -> dict[str, Any]:
@@ -281,17 +335,19 @@ def _events(stream: CartStream, number: int, query: dict[str, Any]) -> dict[str,
     """What the event list needs: page `number` of the events, a row for each, and the version
     shown and compared with, to mark them."""
     page = EventsPage.of(number, stream.latest, current_app.config["HISTORY_EVENTS_PER_PAGE"])
+    listed = stream.read(page.first, page.last)
     rows = [
         EventRow(
             recorded,
             stream.states[recorded.version].total,
             event_document(cart_decider, recorded),
         )
-        for recorded in stream.read(page.first, page.last)
+        for recorded in listed
+        if query["event_type"] in (None, recorded.type)
     ]
     first = 0 if page.number == 1 else page.first  # page 1 lists version 0 too
     ghosts = ghost_rows(stream.emit, stream.cart_id, first, page.last)
-    return {**query, "page": page, "rows": rows, "ghosts": ghosts}
+    return {**query, "page": page, "rows": rows, "ghosts": ghosts, "event_types": EVENT_TYPES}
 
 
 def _moment_field(moment: datetime) -> str:

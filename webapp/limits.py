@@ -1,7 +1,8 @@
 """Rate limits: how often one client may change something, and how often anyone may change one
 cart. Every POST counts; GETs do not (they change nothing).
 
-- Opening a cart: `RATE_LIMIT_NEW_CARTS` per client.
+- Opening a cart, or starting one from a version of another (a fork): `RATE_LIMIT_NEW_CARTS`
+  per client.
 - Every other POST (a cart's commands, the buttons of /ops, any POST route added later):
   `RATE_LIMIT_ACTIONS` per client, all of them together.
 - A cart's commands: `RATE_LIMIT_CART_COMMANDS` per cart, whoever sends them, so that no one
@@ -42,12 +43,12 @@ SETTINGS = (
     "RATE_LIMIT_SIGN_IN",
 )
 
-NEW_CART = "carts.open_cart"
+NEW_CARTS = frozenset({"carts.open_cart", "forks.fork_cart"})
 SIGN_IN = "auth.sign_in"
 
 
 def _is_new_cart() -> bool:
-    return request.endpoint == NEW_CART
+    return request.endpoint in NEW_CARTS
 
 
 def _is_cart_command() -> bool:

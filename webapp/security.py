@@ -11,6 +11,9 @@ the inline style it would inject and its `eval`-based features.
 What the app trusts of a request:
 - Its Host: only the names in `TRUSTED_HOSTS` (Flask checks them); any other is a plain 400,
   before routing, so nothing, not even a redirect's Location, is built from it.
+- Its body: at most MAX_CONTENT_LENGTH, or for an endpoint of `LARGE_BODIES` its own limit
+  (larger than the form's, too late for CSRF's check, which reads the form first): over it, a
+  400 saying how large it was and what is taken.
 - Its body: only with a Content-Length. A body sent in chunks gets 411: Werkzeug would read
   it only up to MAX_CONTENT_LENGTH and silently drop the rest (a quantity of 12 became 1).
   Browsers and htmx always send the length.
@@ -56,6 +59,10 @@ SECURITY_HEADERS = {
 
 csrf = CSRFProtect()
 
+# Endpoints that take more than MAX_CONTENT_LENGTH: the setting that bounds each, and what its
+# body is, for the message.
+LARGE_BODIES = {"imports.open_export": ("IMPORT_MAX_BYTES", "export to open")}
+
 
 def csrf_field() -> Markup:
     """The hidden field that carries the CSRF token in a plain form. Made once per request: a
@@ -97,6 +104,31 @@ def _refuse_chunked_body() -> None:
         )
 
 
+def _allow_large_body() -> None:
+    large = LARGE_BODIES.get(request.endpoint or "")
+    if large is None:
+        return
+    setting, what = large
+    limit = int(current_app.config[setting])
+    if request.content_length is not None and request.content_length > limit:
+        abort(
+            400,
+            f"This {what} is {_size(request.content_length)}; at most {_size(limit)} is taken. "
+            "Nothing was read.",
+        )
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+
+
+def _size(count: int) -> str:
+    """'812 bytes', '96 KB', '1.5 MB'."""
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / (1024 * 1024):.1f} MB"
+
+
 def _untrusted_host(error: SecurityError) -> Response:
     """A request for a host name this site is not served at. No page: with no trusted host
     there is no URL to build one with, and the visitor is not ours."""
@@ -121,6 +153,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(SecurityError, _untrusted_host)
     # Before CSRFProtect's check, which reads the form.
     app.before_request(_refuse_chunked_body)
+    app.before_request(_allow_large_body)
     csrf.init_app(app)
     app.jinja_env.globals["csrf_field"] = csrf_field
     app.jinja_env.globals["form_key"] = form_key

@@ -6,6 +6,9 @@ PostgreSQL in dialects.py, the append path in append.py. The store holds the con
 writer connection, behind a lock, for appends and other writes (so appends in one process queue
 here rather than in the database), and pooled connections for reads. It turns the driver's
 errors into `StorageError`s, and decides what is tried again after a failure.
+
+It is over 400 lines because it is the one object a caller holds for every capability (events,
+snapshots, commands, forks, refusals), each a short method delegating to the modules above.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 
 from emit.errors import StorageError
+from emit.forks import Fork, ForkRecords
 from emit.sql.append import Appender, find_command
 from emit.sql.dialects import dialect_for
 from emit.sql.engine import DEFAULT_TIMEOUT, make_engine, write_connection
@@ -28,6 +32,7 @@ from emit.sql.errors import (
     is_driver_error,
     storage_error,
 )
+from emit.sql.forks import ForkStatements
 from emit.sql.refusals import SqlRefusalLog
 from emit.sql.schema import create_schema
 from emit.sql.statements import Statements, stored_event
@@ -41,6 +46,7 @@ from emit.store import (
     StoredSnapshot,
     StreamInfo,
     TransactionalStore,
+    TransactionHook,
     check_requests,
 )
 
@@ -84,6 +90,7 @@ class SqlEventStore:
         self.dialect = self._dialect.name  # "sqlite" or "postgresql"
         self._sql = Statements(self._dialect)
         self._appender = Appender(self._dialect, self._sql)
+        self._forks = ForkStatements(self._dialect)
         self._write_lock = threading.Lock()
         self._writer: sa.Connection | None = None
         self._closed = False
@@ -244,6 +251,19 @@ class SqlEventStore:
             lambda cursor: find_command(cursor, self._sql, stream_id, key),
         )
 
+    def recording_fork(self, aggregate_id: str, origin_id: str, version: int) -> TransactionHook:
+        return self._forks.recording(aggregate_id, origin_id, version)
+
+    def fork_of(self, aggregate_id: str) -> Fork | None:
+        params = {"stream_id": aggregate_id}
+        rows = self._query("look up a fork", aggregate_id, self._forks.fork_of, params)
+        return self._forks.fork(rows[0]) if rows else None
+
+    def forks_of(self, aggregate_id: str) -> list[Fork]:
+        params = {"stream_id": aggregate_id}
+        rows = self._query("list a stream's forks", aggregate_id, self._forks.forks_of, params)
+        return [self._forks.fork(row) for row in rows]
+
     def stream_version(self, stream_id: str) -> int:
         rows = self._query(
             "read a stream's version", stream_id, self._sql.stream_version, {"stream_id": stream_id}
@@ -396,3 +416,4 @@ def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
 
 if TYPE_CHECKING:  # mypy checks that the store has the capability subscribers need
     _capable: type[TransactionalStore] = SqlEventStore
+    _forks: type[ForkRecords] = SqlEventStore

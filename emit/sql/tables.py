@@ -11,6 +11,8 @@
   (the rowid, an O(log n) lookup) inside its transaction and counts on from there. SQLite files
   made by an earlier emit keep their `emit_head` table; it is no longer read or written.
 - `emit_commands`: the idempotency keys of commands sent with one.
+- `emit_forks`: which streams began as a copy of another one's first versions (emit/forks.py),
+  written in the fork's append transaction; looked up by the fork and by its origin.
 - `emit_snapshots`: states of streams at some versions (see emit/snapshots.py), a cache beside
   the events: deleting rows from it loses nothing.
 - `emit_refusals`: refused commands (see emit/refusals.py), a bounded log beside the events,
@@ -80,6 +82,15 @@ commands = sa.Table(
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("first_version", sa.Integer, nullable=False),
     sa.Column("last_version", sa.Integer, nullable=False),
+)
+
+forks = sa.Table(
+    "emit_forks",
+    metadata,
+    sa.Column("stream_id", sa.String(MAX_ID_LENGTH), primary_key=True),  # the fork
+    sa.Column("origin_id", sa.String(MAX_ID_LENGTH), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),  # the origin's last version copied
+    sa.Column("forked_at", _Timestamp, nullable=False),
 )
 
 snapshots = sa.Table(

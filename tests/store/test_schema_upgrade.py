@@ -1,6 +1,7 @@
 """A store made by an earlier emit (the schema of 2026-12-03, kept in tests/store/fixtures) picks up
 today's schema when a store opens it: idempotency keys work, the old events are still there,
-dead letters' ids are never reused, and their `subscriber` column is now `policy`."""
+dead letters' ids are never reused, their `subscriber` column is now `policy`, and forks are
+recorded in the new `emit_forks`."""
 
 from __future__ import annotations
 
@@ -119,3 +120,19 @@ def test_an_old_stores_dead_letters_keep_their_policy_under_the_new_column(
         assert unique == {"emit_dead_letters_policy_position"}
     store.close()
     SqlEventStore(database_url).close()  # opening it again renames nothing twice
+
+
+def test_an_old_store_gains_the_forks_table_and_forks_its_aggregates(database_url: str) -> None:
+    _make_old_store(database_url)
+    engine = sa.create_engine(database_url)
+    assert "emit_forks" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+    with Emit(account, store=SqlEventStore(database_url)) as emit:
+        emit.fork("acc", 1, "acc-what-if")
+        assert [e.event for e in emit.history("acc-what-if")] == [
+            e.event for e in emit.history("acc")
+        ]
+        fork = emit.fork_of("acc-what-if")
+        assert fork is not None
+        assert (fork.origin_id, fork.version) == ("acc", 1)
+        assert [f.aggregate_id for f in emit.forks_of("acc")] == ["acc-what-if"]

@@ -226,7 +226,8 @@ def test_compare_diffs_any_two_versions(client: FlaskClient, cart_id: str) -> No
     # Every move keeps the comparison.
     assert "version=4&amp;compare=2" in element(page, "step-previous")
     assert "version=3&amp;compare=2" in element(page, "event-3")
-    assert page.count('<input type="hidden" name="compare" value="2">') == 2  # slider and at=
+    # The slider, at= and the list's filter.
+    assert page.count('<input type="hidden" name="compare" value="2">') == 3
 
     backwards = element(history(client, cart_id, version=2, compare=7), "replay")
     assert "since version 7" in backwards

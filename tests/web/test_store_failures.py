@@ -54,6 +54,8 @@ CHECKED_OUT_CARTS = {
     "carts.receipt": "cart-f6",
     "history.show": "cart-f7",
     "history.export": "cart-f8",
+    "history.copy_as_test": "cart-f10",
+    "forks.fork_cart": "cart-f11",
 }
 OPEN_CART = OPEN_CARTS["carts.add_item"]
 OPERATOR_SESSION = "test_operator_session"
@@ -68,6 +70,8 @@ def routes(app: Flask) -> list[tuple[str, str, dict[str, str]]]:
         "carts.change_quantity_by": {"by": "1"},
         "auth.sign_in": {"name": OPERATOR, "password": PASSWORD},
         "ops.receipt_printer": {"jammed": "0"},
+        "forks.fork_cart": {"version": "2"},
+        "imports.open_export": {"document": EXPORT.read_text(encoding="utf-8")},
     }
     found = []
     for rule in app.url_map.iter_rules():
@@ -81,9 +85,12 @@ def routes(app: Flask) -> list[tuple[str, str, dict[str, str]]]:
     return found
 
 
-# Routes that work during an outage: none. (Evicting a cart from this process's pool reads no
-# events, but /ops first asks the database who the signed-in operator is.)
+# Routes that work during an outage: none. (Evicting a cart from this process's pool, or opening
+# an export, reads no events, but every page first asks the database who the signed-in
+# operator is.)
 NEEDS_NO_STORE: set[tuple[str, str]] = set()
+# What the routes send to open an export: one the suite keeps.
+EXPORT = Path(__file__).parent / "fixtures" / "cart-5eed0001.events.json"
 
 
 def request(app: Flask, method: str, url: str, form: dict[str, str], htmx: bool) -> TestResponse:
