@@ -104,7 +104,8 @@ CartEvent = CartOpened | ItemAdded | QuantityChanged | LineRemoved | CartChecked
 # --- state -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+# A cart is kept in memory while it is live: slots keep a state without a dict per object.
+@dataclass(frozen=True, slots=True)
 class Line:
     sku: str
     name: str
@@ -119,7 +120,7 @@ class Line:
 Status = Literal["new", "open", "checked_out"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Cart:
     cart_id: str = ""
     lines: tuple[Line, ...] = ()

@@ -146,3 +146,38 @@ def test_a_reader_tailing_the_log_sees_every_event_once_in_order(database_url: s
     assert sum(balances) == writers_count * per_writer
     for store in [*writer_stores, reader_store]:
         store.close()
+
+
+def test_threads_on_shared_and_own_aggregates_through_a_small_pool(database_url: str) -> None:
+    # A live entry has a lock only while commands have it taken: made by the first, dropped
+    # by the last. Threads on one shared aggregate and on their own, through a pool smaller
+    # than the aggregates (so entries are evicted and reloaded while others wait on them),
+    # must still lose and duplicate nothing, and leave no entry holding a lock.
+    store = SqlEventStore(database_url)
+    emit: Emit[Any, Any, Account] = Emit(account, store=store, pool_size=3)
+    own = [f"own-{w}" for w in range(THREADS)]
+    for aggregate_id in ("shared", *own):
+        emit.create(aggregate_id)
+    errors: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def work(worker: int) -> None:
+        try:
+            start.wait()
+            for n in range(COMMANDS // 2):
+                emit.handle_command("shared", Deposit(1, f"w{worker}-{n}"))
+                emit.handle_command(own[worker], Deposit(1, f"own-{n}"))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    start_and_join([threading.Thread(target=work, args=(w,)) for w in range(THREADS)])
+
+    assert errors == []
+    _assert_complete(emit, "shared", THREADS * COMMANDS // 2)
+    for aggregate_id in own:
+        assert emit.get_state(aggregate_id, catch_up=True).balance == COMMANDS // 2
+    for entry in emit.pool.entries():
+        assert entry.users == 0
+        with pytest.raises(RuntimeError, match="not taken for a command"):
+            entry.lock  # noqa: B018
+    store.close()
