@@ -18,18 +18,24 @@ Guarantees every store gives:
   store. (A request that finds the stream at its expected version may skip that check: the
   caller looked the key up after reading that version, and a key is only recorded with events,
   which would have moved the stream.) `find_command` reads a recorded key back.
+- The log can be read newest first (`read_log`), a page at a time by position (keyset paging:
+  pass the last position of a page as `before` for the next one), filtered by a `LogFilter`.
+  Every filter is answered from an index or by walking the log by position, never with OFFSET
+  or a count over the log, so a page costs the same on a log of millions of events.
 - Snapshots are a cache beside the events, never the truth: `read_snapshot` returns the latest
   snapshot written with a given key at or below a version, or None. Losing one costs a replay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
+
+from emit.clock import as_utc
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -59,6 +65,79 @@ class StoredEvent:
     data: str
     metadata: str
     recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class LogFilter:
+    """Which events a read of the log (`read_log`, `Emit.log`) keeps; an empty filter keeps all.
+
+    - `types`: stored type names, any of them (empty: every type);
+    - `stream_id`: one stream (aggregate) only;
+    - `since` / `until`: recorded at or after `since`, strictly before `until` (a naive
+      datetime is taken as UTC);
+    - `correlation_id`: the events one request set off (answered from an index).
+
+    Built once and passed as it is: a value, hashable, and checked when made (`ValueError` for
+    `until` not after `since`, or an empty string where an id is asked for).
+    """
+
+    types: frozenset[str]
+    stream_id: str | None
+    since: datetime | None
+    until: datetime | None
+    correlation_id: str | None
+
+    def __init__(
+        self,
+        types: Iterable[str] = (),
+        *,
+        stream_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        if isinstance(types, str):  # one name is a type, not a set of one-letter ones
+            types = (types,)
+        since, until = as_utc(since), as_utc(until)
+        if since is not None and until is not None and until <= since:
+            raise ValueError(f"A log filter's until ({until}) must be after its since ({since}).")
+        for name, value in (("stream_id", stream_id), ("correlation_id", correlation_id)):
+            if value is not None and not value:
+                raise ValueError(f"A log filter's {name} cannot be empty: leave it out (None).")
+        set_ = object.__setattr__
+        set_(self, "types", frozenset(types))
+        set_(self, "stream_id", stream_id)
+        set_(self, "since", since)
+        set_(self, "until", until)
+        set_(self, "correlation_id", correlation_id)
+
+    def keeps(self, event: StoredEvent, correlation_id: str | None) -> bool:
+        """Whether the filter keeps `event`, whose metadata holds `correlation_id` (a store
+        that reads every event checks each with this; the SQL store asks its indexes)."""
+        return (
+            (not self.types or event.type in self.types)
+            and (self.stream_id is None or event.stream_id == self.stream_id)
+            and (self.since is None or event.recorded_at >= self.since)
+            and (self.until is None or event.recorded_at < self.until)
+            and (self.correlation_id is None or correlation_id == self.correlation_id)
+        )
+
+
+NO_FILTER = LogFilter()
+
+
+def check_log_page(before: int | None, after: int | None, limit: int) -> None:
+    """Refuse a page of the log no store should read: `ValueError` for a `limit` below 1 or a
+    bound that is not a position (a whole number from 0)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(
+            f"A page of the log holds at least 1 event; limit {limit!r} asks for none."
+        )
+    for name, bound in (("before", before), ("after", after)):
+        if bound is not None and (
+            isinstance(bound, bool) or not isinstance(bound, int) or bound < 0
+        ):
+            raise ValueError(f"{name} must be a position (a whole number from 0), not {bound!r}.")
 
 
 # What a replay needs of a stored event, and no more: (version, type, schema version, data).
@@ -188,6 +267,29 @@ class EventStore(Protocol):
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         """Events of every stream with a position above `after`, in position order."""
+        ...
+
+    def read_log(
+        self,
+        log_filter: LogFilter = NO_FILTER,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        """Up to `limit` events that `log_filter` keeps, newest (highest position) first, with
+        `after < position < before` (both bounds exclusive, both optional).
+
+        Which ones, when there are more than `limit`: those nearest to `before` (the newest)
+        when `before` is given or neither is; those nearest to `after` when only `after` is
+        (the page just newer than a page whose newest position is `after`). So paging through
+        the whole log, passing each page's last position as `before`, sees every event that was
+        committed when paging started exactly once, in strictly decreasing position, whatever
+        is appended meanwhile. Raises `ValueError` for a limit below 1 or a negative bound."""
+        ...
+
+    def event_at(self, position: int) -> StoredEvent | None:
+        """The event at global position `position`; None if there is none."""
         ...
 
     def stream_version(self, stream_id: str) -> int:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from emit.sql.dialects import Dialect, dialect_for
 from emit.sql.errors import storage_errors
-from emit.sql.tables import metadata
+from emit.sql.tables import events, metadata
 
 
 def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None:
@@ -21,6 +21,7 @@ def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None
         own = dialect.schema_tables(metadata.sorted_tables)
         metadata.create_all(connection, tables=own, checkfirst=True)
         _rename_columns(connection, dialect, own)
+        _add_correlation_column(connection, dialect)
         dialect.finish_schema(connection, own)
         for table in sa.schema.sort_tables(tables):
             table.create(connection, checkfirst=True)
@@ -50,3 +51,19 @@ def _rename_columns(
                     connection.exec_driver_sql(
                         f'ALTER TABLE "{table.name}" RENAME CONSTRAINT "{old}" TO "{new}"'
                     )
+
+
+def _add_correlation_column(connection: sa.Connection, dialect: Dialect) -> None:
+    """Give an `emit_events` made before 2026-12-04 its `correlation_id` column, filled from
+    each event's metadata, and its index. One statement over the whole log, once: on a large
+    store, upgrading takes as long as reading every event's metadata (and holds the write lock
+    meanwhile, so appends wait)."""
+    columns = {column["name"] for column in sa.inspect(connection).get_columns(events.name)}
+    if "correlation_id" in columns:
+        return
+    connection.exec_driver_sql(f'ALTER TABLE "{events.name}" ADD COLUMN correlation_id TEXT')
+    connection.execute(
+        sa.update(events).values(correlation_id=dialect.correlation_of(events.c.metadata))
+    )
+    for index in events.indexes:
+        index.create(connection, checkfirst=True)
