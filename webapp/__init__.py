@@ -22,6 +22,7 @@ from webapp import (
     dashboard,
     db,
     errors,
+    events,
     formatting,
     history,
     hypermedia,
@@ -135,6 +136,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(carts.bp)
     app.register_blueprint(history.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(ops.bp)
     cli.init_app(app)
     return app

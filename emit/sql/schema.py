@@ -12,8 +12,11 @@ from emit.sql.tables import events, metadata
 
 
 def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None:
-    """Create emit's tables, and `tables` (read models of projections), where they are missing.
-    Safe to call from several processes at once. Raises `StorageError`."""
+    """Create emit's tables, and `tables` (read models of projections, policies' tables), where
+    they are missing. A table of `tables` whose `info["upgrade"]` is set has it called with the
+    connection once the table exists, in the same transaction: to bring a table made by earlier
+    code up to date (it must do nothing to one that is). Safe to call from several processes at
+    once. Raises `StorageError`."""
     dialect = dialect_for(engine)
     write = engine.execution_options(emit_write=True)
     with storage_errors("create the schema"), write.begin() as connection:
@@ -25,6 +28,9 @@ def create_schema(engine: sa.Engine, *, tables: Iterable[sa.Table] = ()) -> None
         dialect.finish_schema(connection, own)
         for table in sa.schema.sort_tables(tables):
             table.create(connection, checkfirst=True)
+            upgrade = table.info.get("upgrade")
+            if upgrade is not None:
+                upgrade(connection)
 
 
 def _rename_columns(
