@@ -116,9 +116,16 @@ def issue_receipt(connection: sa.Connection, recorded: RecordedEvent[CartChecked
         raise PrinterJammed(
             "The receipt printer is jammed (the demo's switch on the operations page)."
         )
+    store_receipt(connection, recorded, next_sequence(connection))
+
+
+def store_receipt(
+    connection: sa.Connection, recorded: RecordedEvent[CartCheckedOut], sequence: int
+) -> None:
+    """Write the checkout's receipt, numbered `sequence`. Raises the driver's error if another
+    receipt has that number (the unique index), or the cart has one already."""
     checkout = recorded.event
     cause = Cause.of(recorded)
-    sequence = next_sequence(connection)
     connection.execute(
         sa.insert(receipts).values(
             cart_id=recorded.aggregate_id,
