@@ -50,10 +50,11 @@ from emit.errors import StorageError, UnknownSubscriber
 from emit.observers import Observer
 from emit.recorded import RecordedEvent
 from emit.sql import create_schema, storage_errors
-from emit.store import LogFilter, TransactionalStore, need_transactional_store
+from emit.store import TransactionalStore, need_transactional_store
 from emit.subscribers.checkpoints import POLICY, Checkpoint, Checkpoints
 from emit.subscribers.dead_letters import DeadLetter, DeadLetters
 from emit.subscribers.delivery import Delivery
+from emit.subscribers.failures import failures_on
 from emit.subscribers.leases import Leases
 from emit.subscribers.policies import Policy
 from emit.subscribers.repair import DeadLetterRepair
@@ -365,51 +366,12 @@ class Policies:
 
     def effects_on(self, event: RecordedEvent[Any]) -> list[Effect]:
         """What these policies' failures on `event` left, as effects for its causation tree
-        (`emit.causation.explain(..., effects=[policies.effects_on])`): each dead letter of it
-        (kind "dead letter", key its id; its attempts and error), and each retry under way (kind
-        "retry", key the policy's name: the attempts so far, the last error, when it is tried
-        next). Raises `StorageError`."""
-        with storage_errors("read a policy's failures on an event"):
-            parked = [d for d in self._dead_letters.at(event.position) if d.policy in self.names]
-            retrying = [
-                c for c in self._policy_checkpoints() if c.attempts and c.position < event.position
-            ]
-        found = [
-            Effect(
-                "dead letter",
-                f"Dead letter {letter.id} of policy {letter.policy}: gave up after "
-                f"{letter.attempts} attempts",
-                str(letter.id),
-                (letter.error, "being retried now" if letter.being_retried else "parked"),
+        (`emit.causation.explain(..., effects=[policies.effects_on])`; see failures.py).
+        Raises `StorageError`."""
+        with storage_errors("read the policies' failures on an event"):
+            return failures_on(
+                event, self.policies, self._policy_checkpoints(), self._dead_letters, self.store
             )
-            for letter in parked
-        ]
-        for checkpoint in retrying:
-            policy = self._policy(checkpoint.name)
-            if not policy.wants(event.type) or not self._next_for(policy, checkpoint, event):
-                continue
-            when = "" if checkpoint.retry_at is None else f", next try at {checkpoint.retry_at}"
-            found.append(
-                Effect(
-                    "retry",
-                    f"Policy {policy.name} failed {checkpoint.attempts} time(s) and will try "
-                    f"again{when}",
-                    policy.name,
-                    (checkpoint.last_error or "",),
-                )
-            )
-        return found
-
-    def _next_for(
-        self, policy: Policy[Any], checkpoint: Checkpoint, event: RecordedEvent[Any]
-    ) -> bool:
-        """Whether `event` is the one the failing `policy` is stuck on: the first it wants
-        after its checkpoint."""
-        types = () if policy.types is None else [t.__name__ for t in policy.types]
-        between = self.store.read_log(
-            LogFilter(types), after=checkpoint.position, before=event.position, limit=1
-        )
-        return not between
 
     def skip_dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """Drop a dead letter without handling its event; the one dropped. Raises
