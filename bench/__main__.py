@@ -2,8 +2,8 @@
 
 Run it through `make bench`, which builds the benchmark's own virtual environment (emit plus the
 pinned `eventsourcing` peer). Options: `--quick` for a smoke run with smaller workloads,
-`--only W1,W3` to pick scenarios, `--postgres URL` (or `--postgres ''` to skip PostgreSQL),
-`--json PATH`.
+`--only W1,W3` to pick scenarios (`--only E1`: the event explorer's log alone), `--postgres URL`
+(or `--postgres ''` to skip PostgreSQL), `--json PATH`.
 
 The write scenarios run in interleaved slices (see bench/commands.py) and the read scenarios
 repeat their timed call (bench/replay.py); each side's least disturbed slice or repeat counts,
@@ -276,6 +276,14 @@ class Bench:
         )
         self.rows.append(row)
 
+    # --- E1 ----------------------------------------------------------------------------------
+
+    def e1(self) -> None:
+        from bench import explorer
+
+        self.say("E1: GET /events on a store of 200,000 events")
+        self.rows.extend(explorer.run(self.workspace, self.postgres, quick=self.sizes is QUICK))
+
     # --- W4 ----------------------------------------------------------------------------------
 
     def w4(self) -> None:
@@ -328,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("W2", lambda: bench.w2_w3("sqlite")),
                 ("W5", bench.w5),
                 ("W4", bench.w4),
+                ("E1", bench.e1),
             ]
             if postgres is not None:
                 steps[1:1] = [("W1", lambda: bench.w1("postgresql"))]

@@ -48,6 +48,7 @@ from emit.errors import (
 from emit.forks import Fork, ForkRecords
 from emit.idempotency import fingerprint
 from emit.ids import check_aggregate_id
+from emit.log import LogFilter
 from emit.memory import InMemoryEventStore
 from emit.metrics import Metrics, Timing
 from emit.observers import LoggingObserver, Observer
@@ -144,6 +145,7 @@ __all__ = [
     "InvalidAggregateId",
     "InvalidIdempotencyKey",
     "LiveAggregate",
+    "LogFilter",
     "LoggingObserver",
     "Metadata",
     "Metrics",

@@ -29,6 +29,7 @@ from emit.forks import Fork, ForkRecords, both, check_fork_metadata, fork_events
 from emit.idempotency import command_key, creation_key
 from emit.idempotency import fingerprint as _fingerprint
 from emit.ids import check_aggregate_id
+from emit.log import NO_FILTER, LogFilter
 from emit.metrics import Metrics, MetricsRecorder
 from emit.observers import LoggingObserver, Observer, Observers
 from emit.pool import AggregatePool, EvictionCallback, LiveAggregate, PoolEntry
@@ -457,6 +458,34 @@ class Emit(Generic[C, E, S]):
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[RecordedEvent[E]]:
         """Events of every aggregate with a global position above `after`, in position order."""
         return [self._replayer.recorded(s) for s in self.store.read_all(after=after, limit=limit)]
+
+    def log(
+        self,
+        log_filter: LogFilter = NO_FILTER,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[RecordedEvent[E]]:
+        """A page of the whole log, newest first: up to `limit` events of every aggregate that
+        `log_filter` keeps, with `after < position < before`.
+
+        For the next (older) page pass the last position of this one as `before`; for the
+        page newer than it, its first position as `after` (alone). Paging so from the head to
+        the start sees every event committed when it began exactly once, in strictly
+        decreasing position, however many are appended meanwhile: positions are given in
+        commit order. A page costs the same on a log of millions of events (no OFFSET, no
+        count); a rare type or an old `until` costs a walk through the events after it.
+
+        Raises `ValueError` for a limit below 1 or a negative bound, `EventDecodeError`."""
+        stored = self.store.read_log(log_filter, before=before, after=after, limit=limit)
+        return [self._replayer.recorded(s) for s in stored]
+
+    def event_at(self, position: int) -> RecordedEvent[E] | None:
+        """The event at global `position`, decoded; None if there is none. Raises
+        `EventDecodeError`."""
+        stored = self.store.event_at(position)
+        return None if stored is None else self._replayer.recorded(stored)
 
     def list_aggregates(self, *, after: str | None = None, limit: int = 100) -> list[StreamInfo]:
         """A page of aggregates (id, version, created and last-changed times), ordered by id.

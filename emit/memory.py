@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from emit.codec import from_json
 from emit.errors import ConcurrencyError
 from emit.forks import Fork, ForkRecords
+from emit.log import NO_FILTER, LogFilter, check_log_page
 from emit.refusals import InMemoryRefusalLog
 from emit.store import (
     AppendRequest,
@@ -127,6 +129,42 @@ class InMemoryEventStore:
         with self._lock:
             end = None if limit is None else after + limit
             return self._log[after:end]
+
+    def read_log(
+        self,
+        log_filter: LogFilter = NO_FILTER,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        check_log_page(before, after, limit)
+        with self._lock:
+            # Positions are 1, 2, 3 ...: event p sits at index p - 1.
+            low = 0 if after is None else min(after, len(self._log))
+            high = len(self._log) if before is None else max(low, min(before - 1, len(self._log)))
+            window = self._log[low:high]
+        if before is None and after is not None:
+            found = [e for e in window if self._keeps(log_filter, e)][:limit]
+            return found[::-1]
+        found = []
+        for event in reversed(window):
+            if self._keeps(log_filter, event):
+                found.append(event)
+                if len(found) == limit:
+                    break
+        return found
+
+    @staticmethod
+    def _keeps(log_filter: LogFilter, event: StoredEvent) -> bool:
+        correlation = None
+        if log_filter.correlation_id is not None:
+            correlation = from_json(event.metadata).get("correlation_id")
+        return log_filter.keeps(event, correlation)
+
+    def event_at(self, position: int) -> StoredEvent | None:
+        with self._lock:
+            return self._log[position - 1] if 1 <= position <= len(self._log) else None
 
     def stream_version(self, stream_id: str) -> int:
         with self._lock:

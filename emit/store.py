@@ -18,6 +18,10 @@ Guarantees every store gives:
   store. (A request that finds the stream at its expected version may skip that check: the
   caller looked the key up after reading that version, and a key is only recorded with events,
   which would have moved the stream.) `find_command` reads a recorded key back.
+- The log can be read newest first (`read_log`), a page at a time by position (keyset paging:
+  pass the last position of a page as `before` for the next one), filtered by a `LogFilter`.
+  Every filter is answered from an index or by walking the log by position, never with OFFSET
+  or a count over the log, so a page costs the same on a log of millions of events.
 - Snapshots are a cache beside the events, never the truth: `read_snapshot` returns the latest
   snapshot written with a given key at or below a version, or None. Losing one costs a replay.
 """
@@ -30,6 +34,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from uuid import UUID
+
+from emit.log import NO_FILTER, LogFilter
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -188,6 +194,29 @@ class EventStore(Protocol):
 
     def read_all(self, *, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
         """Events of every stream with a position above `after`, in position order."""
+        ...
+
+    def read_log(
+        self,
+        log_filter: LogFilter = NO_FILTER,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        """Up to `limit` events that `log_filter` keeps, newest (highest position) first, with
+        `after < position < before` (both bounds exclusive, both optional).
+
+        Which ones, when there are more than `limit`: those nearest to `before` (the newest)
+        when `before` is given or neither is; those nearest to `after` when only `after` is
+        (the page just newer than a page whose newest position is `after`). So paging through
+        the whole log, passing each page's last position as `before`, sees every event that was
+        committed when paging started exactly once, in strictly decreasing position, whatever
+        is appended meanwhile. Raises `ValueError` for a limit below 1 or a negative bound."""
+        ...
+
+    def event_at(self, position: int) -> StoredEvent | None:
+        """The event at global position `position`; None if there is none."""
         ...
 
     def stream_version(self, stream_id: str) -> int:

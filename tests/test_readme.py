@@ -71,6 +71,8 @@ def test_the_guide_examples_do_what_their_comments_say(
         ("large_deposits", "policy", 0, "stopped"),
     ]
     assert namespace["policies"].dead_letters() == []
+    pages = [namespace[name] for name in ("page", "older", "newer")]
+    assert [[e.event.amount for e in page] for page in pages] == [[5], [10], [5]]
 
 
 def test_only_the_readme_and_the_guide_hold_python_examples() -> None:

@@ -22,6 +22,7 @@ from webapp import (
     dashboard,
     db,
     errors,
+    events,
     forks,
     formatting,
     glossary,
@@ -154,6 +155,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(history.bp)
     app.register_blueprint(forks.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(events.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(read_models_page.bp)
     cli.init_app(app)

@@ -1,6 +1,7 @@
 """Chores as `flask --app webapp <command>`: create the event store's tables, seed demo carts,
-make operators; and the `emit` group: a cart's history (webapp/history_cli.py) and the
-operators' commands on the subscribers (webapp/operations_cli.py)."""
+make operators; and the `emit` group: a cart's history (webapp/history_cli.py), the log and
+what caused an event (webapp/explorer_cli.py) and the operators' commands on the subscribers
+(webapp/operations_cli.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from webapp import history_cli, operations_cli, operators
+from webapp import explorer_cli, history_cli, operations_cli, operators
 from webapp.db import get_emit, get_engine, init_db, store_url
 from webapp.demo import DEMO_CARTS, seed
 
@@ -85,10 +86,10 @@ def create_demo_operator_command() -> None:
 
 emit_group = AppGroup(
     "emit",
-    help="The event store: a cart's history, replays and exports; the subscribers "
-    "(projections and policies).",
+    help="The event store: a cart's history, replays and exports; the log and what caused "
+    "an event; the subscribers (projections and policies).",
 )
-for _command in (*history_cli.COMMANDS, *operations_cli.COMMANDS):
+for _command in (*history_cli.COMMANDS, *explorer_cli.COMMANDS, *operations_cli.COMMANDS):
     emit_group.add_command(_command)
 
 

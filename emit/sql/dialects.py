@@ -11,6 +11,7 @@ The store, its statements and `create_schema` ask it instead of testing the data
 - where an append's positions come from: SQLite's largest rowid, PostgreSQL's head row;
 - PostgreSQL's whole append in one statement, a transaction of its own;
 - how a writer of the refusal log keeps the others out (SQLite's write lock; a table lock);
+- how the correlation id is read out of an event's metadata JSON (its own indexed column);
 - the schema: which of emit's tables a database has, the lock around creating them, and what
   follows (SQLite upgrades a file made by an earlier emit; PostgreSQL seeds the head row).
 """
@@ -111,6 +112,11 @@ class Dialect:
         """`value` as the driver takes it for a timestamp column."""
         return value
 
+    def correlation_of(self, metadata: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The `correlation_id` field of `metadata` (an event's metadata JSON text), read by
+        the database: NULL where there is none."""
+        raise NotImplementedError
+
     def uuid_param(self, value: UUID) -> Any:
         """`value` as the driver takes it for a UUID column."""
         return value
@@ -182,6 +188,9 @@ class SqliteDialect(Dialect):
     def uuid_param(self, value: UUID) -> Any:
         return str(value)
 
+    def correlation_of(self, metadata: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.json_extract(metadata, sa.literal_column("'$.correlation_id'"))
+
     def reserve_positions(self, cursor: Any, count: int) -> int:
         # This transaction holds the write lock: no one else appends until it ends.
         cursor.execute(self.head)
@@ -236,6 +245,9 @@ class PostgresDialect(Dialect):
             .values(position=head.c.position + sa.bindparam("count"))
             .returning(head.c.position)
         )
+
+    def correlation_of(self, metadata: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.cast(metadata, postgresql.JSONB).op("->>")(sa.literal_column("'correlation_id'"))
 
     def reserve_positions(self, cursor: Any, count: int) -> int:
         cursor.execute(self.bump_head, {"count": count})
@@ -302,9 +314,10 @@ head AS (
     RETURNING position - %(count)s AS base
 )
 INSERT INTO emit_events
-    (position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at)
+    (position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at,
+    correlation_id)
 SELECT head.base + e.n, %(stream_id)s, %(expected)s + e.n, e.event_id, e.type,
-    e.schema_version, e.data, e.metadata, %(now)s
+    e.schema_version, e.data, e.metadata, %(now)s, e.metadata::jsonb ->> 'correlation_id'
 FROM head, unnest(
     %(event_ids)s::uuid[], %(types)s::varchar[], %(schema_versions)s::int[],
     %(datas)s::text[], %(metadatas)s::text[]

@@ -51,7 +51,10 @@ class Statements:
         )
         self.head = dialect.head
         self.insert_event = sql(
-            sa.insert(events).values({c.name: bind(c.name) for c in events.columns})
+            sa.insert(events).values(
+                {c.name: bind(c.name) for c in events.columns if c is not events.c.correlation_id}
+                | {"correlation_id": dialect.correlation_of(bind("metadata"))}
+            )
         )
         in_window = (  # one stream's versions `after < version <= up_to`
             events.c.stream_id == bind("stream_id"),

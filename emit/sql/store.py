@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from emit.errors import StorageError
 from emit.forks import Fork, ForkRecords
+from emit.log import NO_FILTER, LogFilter, check_log_page
 from emit.sql.append import Appender, find_command
 from emit.sql.dialects import dialect_for
 from emit.sql.engine import DEFAULT_TIMEOUT, make_engine, write_connection
@@ -33,6 +34,7 @@ from emit.sql.errors import (
     storage_error,
 )
 from emit.sql.forks import ForkStatements
+from emit.sql.log import LogReads
 from emit.sql.refusals import SqlRefusalLog
 from emit.sql.schema import create_schema
 from emit.sql.statements import Statements, stored_event
@@ -91,6 +93,7 @@ class SqlEventStore:
         self._sql = Statements(self._dialect)
         self._appender = Appender(self._dialect, self._sql)
         self._forks = ForkStatements(self._dialect)
+        self._log = LogReads(self._dialect)
         self._write_lock = threading.Lock()
         self._writer: sa.Connection | None = None
         self._closed = False
@@ -226,6 +229,24 @@ class SqlEventStore:
         params = {"after": after, "limit": _NO_LIMIT if limit is None else limit, "offset": 0}
         rows = self._query("read the global log", None, self._sql.read_all, params)
         return [stored_event(row, self._dialect) for row in rows]
+
+    def read_log(
+        self,
+        log_filter: LogFilter = NO_FILTER,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> list[StoredEvent]:
+        check_log_page(before, after, limit)
+        sql, params, ascending = self._log.page(log_filter, before, after, limit)
+        rows = self._query("read the log", log_filter.stream_id, sql, params)
+        found = [stored_event(row, self._dialect) for row in rows]
+        return found[::-1] if ascending else found
+
+    def event_at(self, position: int) -> StoredEvent | None:
+        rows = self._query("read an event", None, self._log.event_at, {"position": position})
+        return stored_event(rows[0], self._dialect) if rows else None
 
     def read_all_in(
         self, connection: sa.Connection, *, after: int = 0, limit: int | None = None

@@ -3,6 +3,8 @@
 - `emit_streams`: one row per stream (aggregate): its current version and when it was created
   and last appended to. Its version column is the optimistic-concurrency check.
 - `emit_events`: the events; `position` is the global position, unique (stream_id, version).
+  `correlation_id` is the one field of the metadata kept in a column of its own, written by the
+  append from the metadata's JSON, so that the log can be filtered by it through an index.
 - `emit_head` (PostgreSQL only): a single row holding the last global position. Every append
   bumps it inside its transaction, which serialises appends on that row: positions are gap-free
   and in commit order, so a reader tailing `read_all` never skips an event that commits late.
@@ -58,7 +60,12 @@ events = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("metadata", sa.Text, nullable=False),
     sa.Column("recorded_at", _Timestamp, nullable=False),
+    # Text, not a bounded string: a caller may set any correlation id, and an append must not
+    # fail on its length. NULL in events whose metadata has none.
+    sa.Column("correlation_id", sa.Text),
     sa.UniqueConstraint("stream_id", "version", name="emit_events_stream_version"),
+    # The log filtered by correlation, newest first, is a range of this index.
+    sa.Index("emit_events_correlation", "correlation_id", "position"),
     # Event ids are random (version 4 UUIDs drawn by emit, never taken from outside) and nothing
     # looks an event up by its id, so on SQLite this index would only cost a page per commit.
     # PostgreSQL keeps it (under the name its inline form had), where it costs next to nothing.

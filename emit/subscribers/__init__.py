@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from emit.subscribers.checkpoints import Checkpoint
     from emit.subscribers.dead_letters import DeadLetter
-    from emit.subscribers.policies import Backoff, Policy
+    from emit.subscribers.policies import Backoff, Cause, Policy
     from emit.subscribers.projections import Projection, Projections
     from emit.subscribers.runner import Policies, Subscribers
     from emit.subscribers.status import SubscriberStatus
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # Public name -> the module of this package that defines it.
 _MODULES = {
     "Backoff": "policies",
+    "Cause": "policies",
     "Checkpoint": "checkpoints",
     "DeadLetter": "dead_letters",
     "Policies": "runner",
@@ -44,6 +45,7 @@ _MODULES = {
 
 __all__ = [
     "Backoff",
+    "Cause",
     "Checkpoint",
     "DeadLetter",
     "Policies",

@@ -141,6 +141,13 @@ class DeadLetters:
             rows = connection.execute(query.limit(limit)).all()
         return [_dead_letter(row) for row in rows]
 
+    def at(self, position: int) -> list[DeadLetter]:
+        """The dead letters of the event at `position` (one per policy that gave up on it)."""
+        query = self._select().where(dead_letters.c.position == position)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query.order_by(dead_letters.c.policy)).all()
+        return [_dead_letter(row) for row in rows]
+
     def counts(self) -> dict[str, int]:
         """How many dead letters each policy has (policies with none are left out)."""
         d = dead_letters.c

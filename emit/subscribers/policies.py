@@ -14,6 +14,11 @@ same database. `handle` may:
   (On SQLite, send commands before writing through `connection`: once the policy's transaction
   has written, it holds the database's write lock, and the command would wait for it.)
 
+What a policy does in reaction names the event as its cause (`Cause.of(event)`): a command it
+sends carries `cause.metadata()`, so its events share the event's correlation id and have the
+event's id as their causation id; a row it writes can keep `cause.event_id`, `cause.position`
+and `cause.correlation_id`. `emit.causation.explain` then finds them under the event.
+
 When `handle` raises, the event is tried again after a backoff, up to `max_attempts` tries in
 all; then it is parked as a dead letter and the policy moves on to the next event. Dead letters
 can be retried or skipped later (`Policies.retry_dead_letter`, `skip_dead_letter`).
@@ -23,7 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 import sqlalchemy as sa
 
@@ -87,6 +93,25 @@ class Policy(Generic[E]):
     def wants(self, type_name: str) -> bool:
         """Whether events stored under `type_name` go to `handle`."""
         return self._type_names is None or type_name in self._type_names
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """The event a policy reacts to, as what it does records it: its id, position and
+    correlation id."""
+
+    event_id: UUID
+    position: int
+    correlation_id: str
+
+    @classmethod
+    def of(cls, event: RecordedEvent[Any]) -> Cause:
+        return cls(event.event_id, event.position, event.metadata.correlation_id)
+
+    def metadata(self) -> dict[str, str]:
+        """Metadata for a command sent in reaction (`Emit.handle_command(..., metadata=)`): its
+        events keep the event's correlation id and name the event as their causation."""
+        return {"correlation_id": self.correlation_id, "causation_id": str(self.event_id)}
 
 
 def describe_error(error: BaseException) -> str:

@@ -45,6 +45,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from emit.causation import Effect
 from emit.errors import StorageError, UnknownSubscriber
 from emit.observers import Observer
 from emit.recorded import RecordedEvent
@@ -53,6 +54,7 @@ from emit.store import TransactionalStore, need_transactional_store
 from emit.subscribers.checkpoints import POLICY, Checkpoint, Checkpoints
 from emit.subscribers.dead_letters import DeadLetter, DeadLetters
 from emit.subscribers.delivery import Delivery
+from emit.subscribers.failures import failures_on
 from emit.subscribers.leases import Leases
 from emit.subscribers.policies import Policy
 from emit.subscribers.repair import DeadLetterRepair
@@ -361,6 +363,15 @@ class Policies:
         (its policy is not one of these), `StorageError` (the database failed: no attempt is
         counted)."""
         self._repair.retry(dead_letter_id)
+
+    def effects_on(self, event: RecordedEvent[Any]) -> list[Effect]:
+        """What these policies' failures on `event` left, as effects for its causation tree
+        (`emit.causation.explain(..., effects=[policies.effects_on])`; see failures.py).
+        Raises `StorageError`."""
+        with storage_errors("read the policies' failures on an event"):
+            return failures_on(
+                event, self.policies, self._policy_checkpoints(), self._dead_letters, self.store
+            )
 
     def skip_dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """Drop a dead letter without handling its event; the one dropped. Raises

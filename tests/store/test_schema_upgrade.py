@@ -11,7 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from emit import Emit, SqlEventStore
+from emit import Emit, LogFilter, SqlEventStore
 from emit.subscribers.dead_letters import DeadLetters, dead_letters
 from tests.account import Deposit, account
 
@@ -136,3 +136,35 @@ def test_an_old_store_gains_the_forks_table_and_forks_its_aggregates(database_ur
         assert fork is not None
         assert (fork.origin_id, fork.version) == ("acc", 1)
         assert [f.aggregate_id for f in emit.forks_of("acc")] == ["acc-what-if"]
+
+
+def test_an_old_stores_events_are_found_by_their_correlation_id(database_url: str) -> None:
+    _make_old_store(database_url)
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:  # one more event, with a correlation id, the old way
+        connection.execute(
+            sa.text(
+                "INSERT INTO emit_events (position, stream_id, version, event_id, type, "
+                "schema_version, data, metadata, recorded_at) VALUES (2, 'acc', 2, :id, "
+                "'Deposited', 1, :data, :metadata, '2026-12-03T12:00:01+00:00')"
+            ),
+            {
+                "id": str(uuid.uuid4()),
+                "data": json.dumps({"amount": 5, "by": "ana"}),
+                "metadata": json.dumps({"correlation_id": "req-7"}),
+            },
+        )
+        connection.exec_driver_sql("UPDATE emit_streams SET version = 2")
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("UPDATE emit_head SET position = 2")
+    engine.dispose()
+
+    store = SqlEventStore(database_url)
+    found = store.read_log(LogFilter(correlation_id="req-7"))
+    assert [(e.position, e.type) for e in found] == [(2, "Deposited")]
+    indexes = {i["name"] for i in sa.inspect(store.engine).get_indexes("emit_events")}
+    assert "emit_events_correlation" in indexes
+    with Emit(account, store=store) as emit:  # and new events get theirs as they are appended
+        emit.handle_command("acc", Deposit(1), metadata={"correlation_id": "req-8"})
+        assert [e.version for e in emit.log(LogFilter(correlation_id="req-8"))] == [3]
+    SqlEventStore(database_url).close()  # opening it again adds nothing twice

@@ -63,15 +63,17 @@ def test_a_checkout_gets_one_receipt_once_the_policy_has_run(
 
     receipt = find_receipt(get_engine(app), cart_id)
     assert receipt is not None
-    assert (receipt.number, receipt.total, receipt.item_count) == ("R-000003", 2580, 2)
+    # The first receipt: its own sequence, not the checkout's position (3), which it keeps.
+    assert (receipt.number, receipt.total, receipt.item_count) == ("R-000001", 2580, 2)
+    assert receipt.checkout_position == 3
     assert receipt_count(app) == 1
     fragment = client.get(f"/carts/{cart_id}/receipt", headers=HTMX).text
     assert fragment.lstrip().startswith('<p id="receipt-number"')
-    assert 'Receipt <strong class="receipt__number">R-000003</strong>' in fragment
+    assert 'Receipt <strong class="receipt__number">R-000001</strong>' in fragment
     assert "hx-get" not in fragment  # no more asking
     page = client.get(f"/carts/{cart_id}/receipt").text  # a plain browser gets the page
     assert "<h1>" in page
-    assert "R-000003" in page
+    assert "R-000001" in page
 
 
 def test_with_the_printer_jammed_a_receipt_is_retried_then_parked(

@@ -63,7 +63,13 @@ OPERATOR_SESSION = "test_operator_session"
 
 def routes(app: Flask) -> list[tuple[str, str, dict[str, str]]]:
     """Every route of the app, as (method, URL, form) with real values in its parameters."""
-    values = {"cart_id": CART, "sku": "BEAN-250", "dead_letter_id": "1", "name": "carts"}
+    values = {
+        "cart_id": CART,
+        "sku": "BEAN-250",
+        "dead_letter_id": "1",
+        "name": "carts",
+        "position": "1",
+    }
     forms = {
         "carts.add_item": {"sku": "BEAN-250", "quantity": "1"},
         "carts.change_quantity": {"quantity": "2"},
