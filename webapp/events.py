@@ -6,6 +6,9 @@ shown>`, and both keep the filters (type, cart, since, until, correlation). The 
 a GET form; with htmx the form and the pager swap the list region (`#log`) and push the URL, so
 a filtered page stays shareable; without JavaScript the same links and form load the page.
 
+`?refused=1` lists the refused commands instead (webapp/refusal_log.py): not events, nothing
+changed; paged by the refusal log's own ids, and filtered by cart only.
+
 `/events/<position>` shows one event: its payload and metadata, the command that recorded it
 and that command's other events, and what it caused (the receipt of a checkout, the dead
 letters and retries of that receipt) as a tree, each node a link.
@@ -24,6 +27,7 @@ from werkzeug.exceptions import Forbidden
 from emit.export import event_document
 from shop.cart import cart_decider
 from webapp import shoppers
+from webapp.db import get_emit
 from webapp.explorer import (
     FILTER_FIELDS,
     PER_PAGE,
@@ -34,6 +38,7 @@ from webapp.explorer import (
     read_query,
 )
 from webapp.hypermedia import fragment_response, wants_fragment
+from webapp.refusal_log import refusals_page
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -53,10 +58,15 @@ def index() -> Any:
     pushed."""
     fragment = wants_fragment()
     query = read_query(request.args)
-    page = read_page(query)
+    page = read_page(query) if not query.refused else None
+    refused = None
+    if query.refused:  # not events: the refusal log beside them
+        cart_id = query.log_filter.stream_id
+        refused = refusals_page(get_emit(), before=query.before, cart_id=cart_id, limit=PER_PAGE)
     context = {
         "query": query,
         "page": page,
+        "refused": refused,
         "types": event_types(),
         "link": lambda **bound: _link(query, **bound),
         "per_page": PER_PAGE,
@@ -84,6 +94,7 @@ def show(position: int) -> str:
 
 def _link(query: LogQuery, **bound: int | None) -> str:
     """The log's URL with the query's filters and the bound given (`before` or `after`)."""
-    args: dict[str, Any] = {n: query.fields[n] for n in FILTER_FIELDS if n in query.fields}
+    names = [*FILTER_FIELDS, "refused"]
+    args: dict[str, Any] = {n: query.fields[n] for n in names if n in query.fields}
     args |= {name: value for name, value in bound.items() if value is not None}
     return url_for("events.index", **args)

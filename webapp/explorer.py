@@ -48,6 +48,7 @@ class LogQuery:
     before: int | None
     after: int | None
     fields: dict[str, str]  # the filter's fields that were set, as given (no bounds)
+    refused: bool = False  # the refused commands instead of the events (`?refused=1`)
 
 
 def _type(value: str) -> dict[str, Any]:
@@ -116,7 +117,29 @@ def read_query(args: Mapping[str, str]) -> LogQuery:
     after = _position(args, "after")
     if before is not None and after is not None:
         raise BadFilter("after", "ask for the events before a position or after one, not both.")
-    return LogQuery(log_filter, before, after, fields)
+    refused = _refused(args, fields, after)
+    if refused:
+        fields["refused"] = "1"
+    return LogQuery(log_filter, before, after, fields, refused)
+
+
+def _refused(args: Mapping[str, str], fields: Mapping[str, str], after: int | None) -> bool:
+    """Whether the query asks for the refused commands (`refused=1`). They are not events: the
+    refusal log is paged by its own ids, older only, and can be filtered by cart alone."""
+    raw = args.get("refused", "").strip()
+    if raw in ("", "0"):
+        return False
+    if raw != "1":
+        raise BadFilter("refused", "write refused=1 for the refused commands, or leave it out.")
+    others = sorted(set(fields) - {"cart"})
+    if others:
+        raise BadFilter(
+            "refused",
+            f"refused commands can be filtered by cart only, not by {', '.join(others)}.",
+        )
+    if after is not None:
+        raise BadFilter("after", "the refused commands are paged from the newest: use before.")
+    return True
 
 
 def _position(args: Mapping[str, str], name: str) -> int | None:

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from emit import LogFilter
+from emit import CommandRejected, LogFilter
 from shop.cart import AddItem, CheckOut
 from tests.web.conftest import HTMX, AppFactory, add_operator, sign_in
 from tests.web.html import element, has_element
@@ -57,7 +57,7 @@ def test_the_log_lists_every_carts_events_newest_first(
     assert ">cart-b@2<" in row
     assert "<code>ItemAdded</code>" in row
     assert re.search(r'<time datetime="\d{4}-\d\d-\d\dT[\d:]+Z"', row)
-    assert has_element(page, "what-am-i-looking-at")
+    assert has_element(page, "explain-events")
     assert newer(page) is None
     assert older(page) is None
 
@@ -234,3 +234,71 @@ def test_a_failed_receipts_tree_holds_its_dead_letter_and_its_attempts(
     with pytest.raises(Exception, match="jammed"):  # an operator's retry fails too
         get_policies(app).retry_dead_letter(letter.id)
     assert "gave up after 5 attempts" in element(client.get("/events/5").text, "causation-tree")
+
+
+def _refuse(emit: CartEmit, cart_id: str, quantity: int) -> None:
+    with pytest.raises(CommandRejected):
+        emit.handle_command(cart_id, AddItem("MILK-OAT", quantity))
+
+
+def test_refused_commands_are_listed_instead_of_events_and_change_no_version(
+    client: FlaskClient, two_carts: CartEmit
+) -> None:
+    head = two_carts.store.head_position()
+    _refuse(two_carts, "cart-b", 100)
+    _refuse(two_carts, "cart-a", 2)  # cart-a is checked out: it takes no change
+    assert two_carts.store.head_position() == head
+    assert two_carts.store.stream_version("cart-b") == 2
+
+    page = client.get("/events?refused=1").text
+    assert rows(page) == []  # no events: refusals only
+    assert "Not events: a refused command changed nothing" in page
+    listed = re.findall(r'id="refusal-(\d+)"', page)
+    assert len(listed) == 2
+    newest, oldest = (element(page, f"refusal-{n}") for n in listed)
+    assert "cart-a" in newest
+    assert "Refused: add 100 × Oat milk" in oldest
+    assert 'href="/carts/cart-b/history?version=2"' in oldest  # the version it was decided on
+    assert 'id="filter-refused" checked' in page
+
+    by_cart = client.get("/events?refused=1&cart=cart-b").text
+    assert len(re.findall(r'id="refusal-\d+"', by_cart)) == 1
+    assert "cart-a" not in element(by_cart, "refused-rows")
+
+
+def test_refused_commands_page_older_without_javascript(app_with: AppFactory) -> None:
+    app = app_with(EMIT_REFUSAL_RETENTION=1000)
+    client = app.test_client()
+    with app.app_context():
+        from webapp.db import get_emit
+
+        emit = get_emit()
+        emit.create("cart-r")
+        for quantity in range(100, 100 + 55):
+            _refuse(emit, "cart-r", quantity)
+    seen: list[str] = []
+    url: str | None = "/events?refused=1"
+    while url is not None:
+        page = client.get(url).text
+        seen += re.findall(r'id="refusal-(\d+)"', page)
+        found = re.search(r'id="log-older" href="([^"]+)"', page)
+        url = None if found is None else found.group(1).replace("&amp;", "&")
+        assert url is None or "refused=1" in url
+    assert len(seen) == 55 == len(set(seen))
+    assert [int(n) for n in seen] == sorted((int(n) for n in seen), reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("refused=yes", "write refused=1"),
+        ("refused=1&type=ItemAdded", "filtered by cart only, not by type"),
+        ("refused=1&after=3", "paged from the newest"),
+    ],
+)
+def test_a_malformed_refused_filter_is_a_400(
+    client: FlaskClient, two_carts: CartEmit, query: str, why: str
+) -> None:
+    response = client.get(f"/events?{query}")
+    assert response.status_code == 400
+    assert why in response.text

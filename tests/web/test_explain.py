@@ -46,6 +46,24 @@ def notes(html: str) -> dict[str, list[tuple[str, str, str]]]:
             "read-models",
             {"Event", "Projection", "Position", "Policy", "Dead letter"},
         ),
+        (
+            "/events",
+            "events",
+            {"Event", "Position", "Version", "Command", "Correlation and causation"},
+        ),
+        (
+            "/events/1",
+            "event",
+            {
+                "Event",
+                "Position",
+                "Version",
+                "Command",
+                "Policy",
+                "Dead letter",
+                "Correlation and causation",
+            },
+        ),
     ],
 )
 def test_each_page_explains_what_it_shows(
