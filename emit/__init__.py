@@ -58,12 +58,14 @@ from emit.store import (
     CommandKey,
     EventStore,
     NewEvent,
+    NotifyingStore,
     StoredCommand,
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
     TransactionalStore,
 )
+from emit.watcher import HeadWatcher
 
 if TYPE_CHECKING:
     from emit.sql import SqlEventStore, create_schema, make_engine
@@ -133,6 +135,7 @@ __all__ = [
     "EmitError",
     "EventDecodeError",
     "EventStore",
+    "HeadWatcher",
     "IdempotencyKeyReused",
     "InMemoryEventStore",
     "InvalidAggregateId",
@@ -142,6 +145,7 @@ __all__ = [
     "Metadata",
     "Metrics",
     "NewEvent",
+    "NotifyingStore",
     "Observer",
     "Policies",
     "Policy",

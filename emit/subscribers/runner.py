@@ -2,8 +2,9 @@
 
 `Policies(emit, policies)` runs each policy (policies.py) over the global log from its
 checkpoint (checkpoints.py), in a background thread (`start`/`stop`) or in the caller's
-thread (`catch_up`). It wakes as soon as its `Emit` appends an event one of its policies wants
-and polls the database otherwise, to see what other processes append (and to move past events
+thread (`catch_up`). It wakes as soon as its `Emit` appends an event one of its policies wants,
+or its `HeadWatcher` (emit/watcher.py) sees another process append one, and polls the database
+otherwise, to see what other processes append (and to move past events
 no policy wants: waking, reading and writing a checkpoint for each of those would cost more than
 the append itself).
 
@@ -49,7 +50,7 @@ from emit.errors import StorageError, UnknownSubscriber
 from emit.observers import Observer
 from emit.recorded import RecordedEvent
 from emit.sql import create_schema, storage_errors
-from emit.store import TransactionalStore, need_transactional_store
+from emit.store import StoredEvent, TransactionalStore, need_transactional_store
 from emit.subscribers.checkpoints import POLICY, Checkpoint, Checkpoints
 from emit.subscribers.dead_letters import DeadLetter, DeadLetters
 from emit.subscribers.delivery import Delivery
@@ -60,18 +61,24 @@ from emit.subscribers.status import SubscriberStatus, read_status
 
 if TYPE_CHECKING:
     from emit.emit import Emit
+    from emit.watcher import HeadWatcher
 
 log = logging.getLogger("emit.subscribers")
 
 
 class _Waker(Observer):
-    """Wakes the runner when its `Emit` appends an event that one of `policies` wants."""
+    """Wakes the runner when its `Emit` appends an event that one of `policies` wants, or, with
+    a `HeadWatcher`, when any process does (`head_moved`)."""
 
     def __init__(self, wake: threading.Event, policies: Sequence[Policy[Any]]) -> None:
         self._wake = wake
         self._policies = policies
 
     def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+        if any(policy.wants(event.type) for event in events for policy in self._policies):
+            self._wake.set()
+
+    def head_moved(self, events: Sequence[StoredEvent]) -> None:
         if any(policy.wants(event.type) for event in events for policy in self._policies):
             self._wake.set()
 
@@ -82,7 +89,10 @@ class Policies:
     `batch_size` events are read at a time; `poll_interval` seconds is the longest the runner
     sleeps before looking for events appended by other processes; `lease_ttl` seconds is how
     long a policy stays locked to a runner that stopped renewing (crashed or frozen). `owner`
-    names this runner in leases (default: host, process id and a random suffix).
+    names this runner in leases (default: host, process id and a random suffix). With a
+    `watcher` (emit/watcher.py), appends by other processes or hosts wake the runner as soon as
+    the watcher sees them (at once on PostgreSQL with `notify`), rather than at its next poll;
+    `start` starts the watcher too, and the poll stays as a fallback.
 
     Needs a `TransactionalStore` (emit/store.py) such as `SqlEventStore`: checkpoints and dead
     letters live next to the events, else `TypeError`. Making it does no I/O; `install`,
@@ -98,6 +108,7 @@ class Policies:
         poll_interval: float = 1.0,
         lease_ttl: float = 30.0,
         owner: str | None = None,
+        watcher: HeadWatcher | None = None,
     ) -> None:
         store = need_transactional_store(
             emit.store, "Policies keep checkpoints and dead letters next to the events"
@@ -132,6 +143,7 @@ class Policies:
             stopping=self._stopping,
         )
         self._waker = _Waker(self._wake, self.policies)
+        self.watcher = watcher
         self._threads: list[threading.Thread] = []
         self._next_acquire = 0.0
         self._installed = False
@@ -185,6 +197,9 @@ class Policies:
             raise RuntimeError("These policies are already running.")
         self._stopping.clear()
         self.emit.add_observer(self._waker)
+        if self.watcher is not None:
+            self.watcher.add_listener(self._waker.head_moved)
+            self.watcher.start()
         self._threads = [
             threading.Thread(target=self._run, name="emit-policies", daemon=True),
             threading.Thread(target=self._beat, name="emit-policies-leases", daemon=True),
@@ -203,6 +218,8 @@ class Policies:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.emit.remove_observer(self._waker)
+        if self.watcher is not None:
+            self.watcher.remove_listener(self._waker.head_moved)
         if self.running:
             log.warning("policies did not stop within %ss; leases left to expire", timeout)
             return
