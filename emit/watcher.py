@@ -37,14 +37,24 @@ class HeadWatcher:
     once on a notifying store; `version(stream_id)` is never older than the stream was when the
     head last moved past `position`. A database that fails is logged and tried again each
     `interval`; meanwhile waiters simply hear nothing. `remember` bounds how many streams'
-    versions are kept; one forgotten is read again from the store.
+    versions are kept; one forgotten is read again from the store. Appends that come within
+    `settle` seconds of a read wake waiters once, after it: under a stream of appends, many
+    waiting threads wake a few times a second, not once per append.
     """
 
-    def __init__(self, store: EventStore, *, interval: float = 0.5, remember: int = 10_000) -> None:
-        if interval <= 0 or remember < 1:
-            raise ValueError("interval and remember must be positive.")
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        interval: float = 0.5,
+        settle: float = 0.1,
+        remember: int = 10_000,
+    ) -> None:
+        if interval <= 0 or settle < 0 or remember < 1:
+            raise ValueError("interval and remember must be positive, settle not negative.")
         self.store = store
         self.interval = interval
+        self.settle = settle
         self._remember = remember
         self._changed = threading.Condition()
         self._position = -1  # not read yet
@@ -145,6 +155,8 @@ class HeadWatcher:
                     listen_after = time.monotonic() + _RETRY_LISTEN
             try:
                 if listener is not None:
+                    # Appends during the last read and the settling time are heard at once.
+                    self._stopping.wait(self.settle)
                     listener.wait(self.interval)
                 else:
                     self._stopping.wait(self.interval)
