@@ -351,10 +351,15 @@ class Policies:
         return read_status(self.store, self._checkpoints, self._dead_letters)
 
     def dead_letters(
-        self, *, policy: str | None = None, limit: int = 100, subscriber: str | None = None
+        self,
+        *,
+        policy: str | None = None,
+        aggregate_id: str | None = None,
+        limit: int = 100,
+        subscriber: str | None = None,
     ) -> list[DeadLetter]:
-        """Parked events, by policy and position (of one policy if given). (`subscriber` is
-        `policy`'s old name, deprecated.)"""
+        """Parked events, by policy and position (of one policy, of one aggregate's events, if
+        given). (`subscriber` is `policy`'s old name, deprecated.)"""
         if subscriber is not None:
             warnings.warn(
                 "dead_letters(subscriber=...) is deprecated; use dead_letters(policy=...).",
@@ -363,7 +368,7 @@ class Policies:
             )
             policy = policy or subscriber
         with storage_errors("read the dead letters"):
-            return self._dead_letters.read(policy=policy, limit=limit)
+            return self._dead_letters.read(policy=policy, aggregate_id=aggregate_id, limit=limit)
 
     def dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """One dead letter; raises `DeadLetterNotFound`."""
