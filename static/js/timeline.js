@@ -51,7 +51,10 @@
       // versions, and the list says it lacks them.
       range.max = String(latest);
       document.getElementById("version-max").textContent = String(latest);
-      document.getElementById("events-stale").hidden = false;
+      // (Unless the list has them: a live page brings them along, see history/_live.html.)
+      if (!document.getElementById("event-" + latest)) {
+        document.getElementById("events-stale").hidden = false;
+      }
     }
     if (!movedSlider) range.value = String(version);
     const low = base === null ? version : Math.min(version, base);
