@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from emit.errors import StorageError
-from emit.store import EventStore, Listener, NotifyingStore, StoredEvent
+from emit.store import EventStore, Listener, NotifyingStore, StoredEvent, TransactionalStore
 
 log = logging.getLogger("emit.watcher")
 
@@ -170,6 +170,10 @@ class HeadWatcher:
             try:
                 self._catch_up()
             except StorageError as error:
+                if isinstance(self.store, TransactionalStore) and self.store.closed:
+                    log.info("watcher stopped: its store was closed")
+                    self._stopping.set()
+                    break
                 if not failing:  # one line per outage, not one per interval
                     log.warning("watcher cannot read the head position: %s", error)
                 failing = True
@@ -180,6 +184,8 @@ class HeadWatcher:
             failing = False
         if listener is not None:
             listener.close()
+        with self._changed:  # waiters see the watcher stopping
+            self._changed.notify_all()
 
     def _listen(self) -> Listener | None:
         if not isinstance(self.store, NotifyingStore):

@@ -2,11 +2,9 @@
 
 `Policies(emit, policies)` runs each policy (policies.py) over the global log from its
 checkpoint (checkpoints.py), in a background thread (`start`/`stop`) or in the caller's
-thread (`catch_up`). It wakes as soon as its `Emit` appends an event one of its policies wants,
-or its `HeadWatcher` (emit/watcher.py) sees another process append one, and polls the database
-otherwise, to see what other processes append (and to move past events
-no policy wants: waking, reading and writing a checkpoint for each of those would cost more than
-the append itself).
+thread (`catch_up`). It wakes as soon as its `Emit`, or another process its `HeadWatcher` sees,
+appends an event one of its policies wants, and polls the database otherwise (to move past
+events no policy wants: waking for each would cost more than the append itself).
 
 Guarantees, each tested in tests/subscribers/test_subscribers.py:
 
@@ -67,20 +65,17 @@ log = logging.getLogger("emit.subscribers")
 
 
 class _Waker(Observer):
-    """Wakes the runner when its `Emit` appends an event that one of `policies` wants, or, with
-    a `HeadWatcher`, when any process does (`head_moved`)."""
+    """Wakes the runner when its `Emit` (or, `head_moved`, any) appends an event it wants."""
 
     def __init__(self, wake: threading.Event, policies: Sequence[Policy[Any]]) -> None:
         self._wake = wake
         self._policies = policies
 
-    def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+    def events_appended(self, events: Sequence[RecordedEvent[Any] | StoredEvent]) -> None:
         if any(policy.wants(event.type) for event in events for policy in self._policies):
             self._wake.set()
 
-    def head_moved(self, events: Sequence[StoredEvent]) -> None:
-        if any(policy.wants(event.type) for event in events for policy in self._policies):
-            self._wake.set()
+    head_moved = events_appended
 
 
 class Policies:
@@ -89,10 +84,8 @@ class Policies:
     `batch_size` events are read at a time; `poll_interval` seconds is the longest the runner
     sleeps before looking for events appended by other processes; `lease_ttl` seconds is how
     long a policy stays locked to a runner that stopped renewing (crashed or frozen). `owner`
-    names this runner in leases (default: host, process id and a random suffix). With a
-    `watcher` (emit/watcher.py), appends by other processes or hosts wake the runner as soon as
-    the watcher sees them (at once on PostgreSQL with `notify`), rather than at its next poll;
-    `start` starts the watcher too, and the poll stays as a fallback.
+    names this runner in leases (default: host, process id and a random suffix). A `watcher`
+    (emit/watcher.py), started by `start`, wakes it for other processes' appends before its poll.
 
     Needs a `TransactionalStore` (emit/store.py) such as `SqlEventStore`: checkpoints and dead
     letters live next to the events, else `TypeError`. Making it does no I/O; `install`,
