@@ -1,6 +1,6 @@
 """W4: htmx add-item POSTs through the real web app under gunicorn, from 8 concurrent clients.
 
-The app runs as documented for production, `gunicorn -w 2 --threads 128 'webapp:create_app()'`,
+The app runs as documented for production, `gunicorn -w 2 --threads 256 'webapp:create_app()'`,
 on a fresh SQLite file and a free port on 127.0.0.1. The clients are threads of this process,
 each with its own keep-alive connection and browser session: it loads its carts' pages once for
 the session cookie, the CSRF token and the version each page shows, then posts the add-item
@@ -39,7 +39,7 @@ from bench.workload import SKUS
 CLIENTS = 8
 WORKERS = int(os.environ.get("BENCH_W4_WORKERS", "2"))
 # As docs/operations.md serves it: threads enough for the live pages' streams (webapp/live.py).
-THREADS = int(os.environ.get("BENCH_W4_THREADS", "128"))
+THREADS = int(os.environ.get("BENCH_W4_THREADS", "256"))
 CARTS_PER_CLIENT = 4
 ROOT = Path(__file__).resolve().parent.parent
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

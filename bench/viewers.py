@@ -51,6 +51,7 @@ VIEWERS = 200
 WATCHED_CARTS = 20
 MODE = os.environ.get("BENCH_W4V_MODE", "sse")
 POLL_SECONDS = 0.5  # the poll mode's period: what "seen within 1 s" needs of polling
+FALLBACK_POLL_SECONDS = 1.0  # live.js's, for a page whose stream was refused
 PROBE_SECONDS = 1.0
 RECONNECT_SECONDS = 0.5  # the stream's `retry:`
 _DATA = re.compile(rb"^data: ([0-9]+)$", re.M)
@@ -165,6 +166,7 @@ class Prober(threading.Thread):
 class _Viewer:
     cart_id: str
     polling: bool
+    period: float = POLL_SECONDS
     sock: socket.socket | None = None
     buffer: bytes = b""
     headers_read: bool = False
@@ -265,7 +267,7 @@ class Viewers:
             f"GET /live/carts/{viewer.cart_id} HTTP/1.1\r\nHost: w4\r\n{match}\r\n".encode()
         )
         viewer.headers_read = True  # an answer is awaited
-        viewer.next_at = time.monotonic() + POLL_SECONDS
+        viewer.next_at = time.monotonic() + viewer.period
 
     def _read(self, viewer: _Viewer) -> None:
         assert viewer.sock is not None
@@ -294,6 +296,7 @@ class Viewers:
                 self.refused += 1
                 self._close(viewer)
                 viewer.polling, viewer.next_at = True, time.monotonic()
+                viewer.period = FALLBACK_POLL_SECONDS
                 return
             viewer.headers_read = True
         while b"\n\n" in viewer.buffer:

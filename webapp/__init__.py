@@ -2,7 +2,7 @@
 
 `create_app()` builds everything (settings, the event store, the dashboard's queries, blueprints,
 error pages, CLI commands); nothing is created at import time. Run it with
-`flask --app webapp run`, or under gunicorn: `gunicorn -w 2 --threads 128 'webapp:create_app()'`
+`flask --app webapp run`, or under gunicorn: `gunicorn -w 2 --threads 256 'webapp:create_app()'`
 (threads for the live pages' streams: docs/operations.md).
 """
 
@@ -78,7 +78,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # gunicorn's --threads, others poll); how long one stream lasts before the browser
         # reconnects (a worker shutting down waits at most this long for it).
         LIVE_POLL_INTERVAL=0.5,
-        LIVE_MAX_STREAMS=112,
+        LIVE_MAX_STREAMS=224,
         LIVE_STREAM_SECONDS=25,
         # Seconds between refreshes of the operations page while it is open, for what changes
         # without an event (checkpoints, dead letters); appends refresh it at once.

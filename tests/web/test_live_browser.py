@@ -31,7 +31,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 SEEN_WITHIN_MS = 2000
 # docs/operations.md: "Serving it"; the workers and threads of the documented command.
-GUNICORN_ARGS = ("--workers=2", "--threads=128")
+GUNICORN_ARGS = ("--workers=2", "--threads=256")
 
 
 class Gunicorn:
