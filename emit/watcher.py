@@ -59,6 +59,8 @@ class HeadWatcher:
         self._changed = threading.Condition()
         self._position = -1  # not read yet
         self._versions: OrderedDict[str, int] = OrderedDict()
+        # Threads waiting for one stream to move: woken only by its events, not by every move.
+        self._stream_waiters: dict[str, set[threading.Event]] = {}
         self._listeners: list[HeadListener] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,8 +89,7 @@ class HeadWatcher:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread; waiters are woken and see the position as it was."""
         self._stopping.set()
-        with self._changed:
-            self._changed.notify_all()
+        self._wake_all()
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -126,6 +127,29 @@ class HeadWatcher:
                     break
                 self._changed.wait(left)
             return self._position
+
+    def wait_version(self, stream_id: str, after: int, timeout: float) -> int:
+        """Wait until the stream's version is past `after`, at most `timeout` seconds, or until
+        the watcher stops; the version then. Woken only by events of this stream: many threads
+        can each wait for their own stream while others change. Raises `StorageError`."""
+        woken = threading.Event()
+        with self._changed:
+            known = self._versions.get(stream_id, 0)
+            if known > after:
+                return known
+            waiting = not self._stopping.is_set()
+            if waiting:
+                self._stream_waiters.setdefault(stream_id, set()).add(woken)
+        if waiting:
+            try:
+                woken.wait(timeout)
+            finally:
+                with self._changed:
+                    waiters = self._stream_waiters.get(stream_id, set())
+                    waiters.discard(woken)
+                    if not waiters:
+                        self._stream_waiters.pop(stream_id, None)
+        return self.version(stream_id)
 
     def version(self, stream_id: str) -> int:
         """The stream's latest version (0: no such stream), from memory once known: the
@@ -184,8 +208,7 @@ class HeadWatcher:
             failing = False
         if listener is not None:
             listener.close()
-        with self._changed:  # waiters see the watcher stopping
-            self._changed.notify_all()
+        self._wake_all()
 
     def _listen(self) -> Listener | None:
         if not isinstance(self.store, NotifyingStore):
@@ -214,6 +237,8 @@ class HeadWatcher:
         with self._changed:
             for event in seen:
                 self._remember_version(event.stream_id, event.version)
+                for woken in self._stream_waiters.get(event.stream_id, ()):
+                    woken.set()
             self._position = head
             listeners = self._listeners
             self._changed.notify_all()
@@ -222,6 +247,14 @@ class HeadWatcher:
                 listener(seen)
             except Exception:
                 log.exception("a head listener failed")
+
+    def _wake_all(self) -> None:
+        """Every waiter sees the watcher stopping."""
+        with self._changed:
+            self._changed.notify_all()
+            for waiters in self._stream_waiters.values():
+                for woken in waiters:
+                    woken.set()
 
     def _remember_version(self, stream_id: str, version: int) -> None:
         """Under the lock: keep the version, forgetting the least recently used stream."""

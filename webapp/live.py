@@ -38,7 +38,10 @@ _STREAMS = "emit_live_streams"
 # A comment this often on an idle stream: a proxy keeps it open, a gone browser is noticed.
 _KEEPALIVE = 15.0
 
+# What a page follows: its mark now, and a wait until the mark passes a value (or a timeout),
+# which returns the mark then.
 Mark = Callable[[HeadWatcher], int]
+Wait = Callable[[HeadWatcher, int, float], int]
 
 
 def init_app(app: Flask) -> None:
@@ -52,18 +55,25 @@ def log() -> Response:
     the shop is, so only for those who may see every cart."""
     if not shoppers.sees_every_cart():
         abort(403, "Only the shop's operators may follow the whole log.")
-    return follow(lambda watcher: watcher.position)
+    return follow(
+        lambda watcher: watcher.position,
+        lambda watcher, after, timeout: watcher.wait(after, timeout),
+    )
 
 
 @bp.get("/carts/<cart_id>")
 def cart(cart_id: str) -> Response:
     """The cart's version: its page and its history."""
     cart_id = forms.cart_id(cart_id)
-    return follow(lambda watcher: watcher.version(cart_id))
+    return follow(
+        lambda watcher: watcher.version(cart_id),
+        lambda watcher, after, timeout: watcher.wait_version(cart_id, after, timeout),
+    )
 
 
-def follow(mark: Mark) -> Response:
-    """The answer to a page that follows `mark`: a stream of it, or a conditional GET."""
+def follow(mark: Mark, wait: Wait) -> Response:
+    """The answer to a page that follows `mark`: a stream of it (woken by `wait`), or a
+    conditional GET."""
     watcher = get_watcher()
     watcher.start()
     if request.accept_mimetypes.best == "text/event-stream":
@@ -72,7 +82,7 @@ def follow(mark: Mark) -> Response:
             return _busy()
         seconds = float(current_app.config["LIVE_STREAM_SECONDS"])
         return Response(
-            _stream(watcher, mark, seconds, streams.release),
+            _stream(watcher, mark, wait, seconds, streams.release),
             mimetype="text/event-stream",
             headers={
                 "Cache-Control": "no-store",
@@ -98,7 +108,7 @@ def _busy() -> Response:
 
 
 def _stream(
-    watcher: HeadWatcher, mark: Mark, seconds: float, release: Callable[[], None]
+    watcher: HeadWatcher, mark: Mark, wait: Wait, seconds: float, release: Callable[[], None]
 ) -> Iterator[str]:
     """The server-sent events of one page. Ends after `seconds`, when the watcher stops, or
     when the database fails (the browser reconnects); gives its thread's slot back at the end,
@@ -107,19 +117,23 @@ def _stream(
         deadline = time.monotonic() + seconds
         # The browser waits this long before it reconnects, after the stream ends.
         yield "retry: 500\n\n"
-        sent: int | None = None
+        sent = mark(watcher)
+        yield _changed(sent)
         while True:
-            position = watcher.position
-            current = mark(watcher)
-            if current != sent:
-                sent = current
-                yield f"id: {current}\nevent: changed\ndata: {current}\n\n"
             left = deadline - time.monotonic()
             if left <= 0 or watcher.stopping:
                 return
-            if watcher.wait(position, min(left, _KEEPALIVE)) == position:
+            current = wait(watcher, sent, min(left, _KEEPALIVE))
+            if current > sent:
+                sent = current
+                yield _changed(sent)
+            else:
                 yield ": still here\n\n"
     except StorageError:
         return
     finally:
         release()
+
+
+def _changed(mark: int) -> str:
+    return f"id: {mark}\nevent: changed\ndata: {mark}\n\n"
