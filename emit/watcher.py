@@ -36,7 +36,8 @@ class HeadWatcher:
     the time of one read) of an append that moved the head past `after`, by any process, or at
     once on a notifying store; `version(stream_id)` is never older than the stream was when the
     head last moved past `position`. A database that fails is logged and tried again each
-    `interval`; meanwhile waiters simply hear nothing. `remember` bounds how many streams'
+    `interval`; meanwhile waiters simply hear nothing, and `failure` holds the error of the
+    last read (None once a read succeeds). `remember` bounds how many streams'
     versions are kept; one forgotten is read again from the store. Appends that come within
     `settle` seconds of a read wake waiters once, after it: under a stream of appends, many
     waiting threads wake a few times a second, not once per append.
@@ -65,6 +66,8 @@ class HeadWatcher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._start = threading.Lock()
+        # The error of the last read of the head, if it failed; None once one succeeds.
+        self.failure: StorageError | None = None
 
     # --- running -------------------------------------------------------------------------------
 
@@ -82,6 +85,7 @@ class HeadWatcher:
             try:
                 self._catch_up()
             except StorageError as error:
+                self.failure = error
                 log.warning("watcher cannot read the head position yet: %s", error)
             self._thread = threading.Thread(target=self._run, name="emit-watcher", daemon=True)
             self._thread.start()
@@ -194,6 +198,7 @@ class HeadWatcher:
             try:
                 self._catch_up()
             except StorageError as error:
+                self.failure = error
                 if isinstance(self.store, TransactionalStore) and self.store.closed:
                     log.info("watcher stopped: its store was closed")
                     self._stopping.set()
@@ -206,6 +211,7 @@ class HeadWatcher:
                 log.exception("watcher failed; trying again in %ss", self.interval)
                 continue
             failing = False
+            self.failure = None
         if listener is not None:
             listener.close()
         self._wake_all()
@@ -222,6 +228,7 @@ class HeadWatcher:
     def _catch_up(self) -> None:
         """Read the head; if it moved, the events it moved past, then wake waiters."""
         head = self.store.head_position()
+        self.failure = None
         if head <= self._position:
             return
         seen: list[StoredEvent] = []

@@ -76,6 +76,9 @@ def follow(mark: Mark, wait: Wait) -> Response:
     conditional GET."""
     watcher = get_watcher()
     watcher.start()
+    if watcher.failure is not None:
+        # Its last read failed: the database is away (a 503, as for any page) or back.
+        watcher.store.head_position()
     if request.accept_mimetypes.best == "text/event-stream":
         streams = cast(threading.BoundedSemaphore, current_app.extensions[_STREAMS])
         if not streams.acquire(blocking=False):

@@ -48,14 +48,20 @@
     htmx.trigger(region, "live");
   }
 
-  // Every region of `url` that shows an older mark than the latest heard asks for itself again.
-  // (Marks are versions and positions: they only grow. A region may be ahead of the mark, when
-  // the page's own action answered before the stream told of it.)
+  // Every region of `url` that shows an older mark than the latest heard asks for itself again,
+  // once per mark: a region answered "nothing to change" (204, /ops) keeps its old mark, and
+  // must not ask again after every other swap on the page. (Marks are versions and positions:
+  // they only grow. A region may be ahead of the mark, when the page's own action answered
+  // before the stream told of it.)
   function catchUp(url) {
     const mark = followed.get(url);
     if (mark === undefined) return;
     for (const region of regionsOf(url)) {
-      if (Number(seen(region)) < Number(mark)) refresh(region);
+      const behindMark = Number(seen(region)) < Number(mark);
+      if (behindMark && Number(region.dataset.liveAsked || -1) < Number(mark)) {
+        region.dataset.liveAsked = mark;
+        refresh(region);
+      }
     }
   }
 
@@ -111,7 +117,10 @@
     window.setTimeout(function () {
       for (const url of Array.from(behind)) {
         behind.delete(url);
-        for (const region of regionsOf(url)) refresh(region);
+        for (const region of regionsOf(url)) {
+          delete region.dataset.liveAsked;
+          refresh(region);
+        }
       }
     }, 0);
   });
