@@ -286,6 +286,39 @@ class Bench:
 
     # --- W4 ----------------------------------------------------------------------------------
 
+    def w1n(self) -> None:
+        """W1 on PostgreSQL with NOTIFY on each append (as the web app runs) against without,
+        in interleaved slices: what following the store from other hosts costs an append."""
+        assert self.postgres is not None
+        self.say(f"W1n on postgresql: {self.sizes.commands:,} commands, NOTIFY on and off")
+        sides: dict[str, commands.Side] = {
+            name: commands.EmitSide(
+                self.postgres.emit_url(self.postgres.schema()), self.commands, notify=notify
+            )
+            for name, notify in (("notify", "emit_bench"), ("plain", None))
+        }
+        runs = commands.interleaved(sides)
+        ratio = runs["notify"].rate / runs["plain"].rate
+        self.rows.append(
+            Row(
+                "W1n",
+                "postgresql",
+                "commands, 1 client, NOTIFY on / off",
+                "x",
+                "higher",
+                ratio,
+                target=">= 0.95x",
+                met=ratio >= 0.95,
+                notes={name: {"best": round(run.rate), **run.notes} for name, run in runs.items()},
+            )
+        )
+
+    def w4v(self) -> None:
+        from bench import viewers
+
+        self.say(f"W4v: W4 in turns without and with {viewers.VIEWERS} live viewers")
+        self.rows.append(viewers.run(self.workspace, quick=self.sizes is QUICK))
+
     def w4(self) -> None:
         from bench import http
 
@@ -337,9 +370,10 @@ def main(argv: list[str] | None = None) -> int:
                 ("W5", bench.w5),
                 ("W4", bench.w4),
                 ("E1", bench.e1),
+                ("W4V", bench.w4v),
             ]
             if postgres is not None:
-                steps[1:1] = [("W1", lambda: bench.w1("postgresql"))]
+                steps[1:1] = [("W1", lambda: bench.w1("postgresql")), ("W1N", bench.w1n)]
                 steps.append(("W2", lambda: bench.w2_w3("postgresql")))
             for name, step in steps:
                 if wanted(name) or (name == "W2" and (wanted("W3") or wanted("W2S"))):

@@ -31,10 +31,11 @@ SNAPSHOT_EVERY = peer.SNAPSHOT_EVERY
 SLICES = 10
 
 
-def open_emit(url: str, **options: Any) -> Emit[Any, Any, Any]:
-    """emit as the benchmark runs it: the cart decider on a SQL store, snapshots on."""
+def open_emit(url: str, *, notify: str | None = None, **options: Any) -> Emit[Any, Any, Any]:
+    """emit as the benchmark runs it: the cart decider on a SQL store, snapshots on; `notify`:
+    the store's NOTIFY channel (PostgreSQL), as the web app has it."""
     options.setdefault("snapshot_every", SNAPSHOT_EVERY)
-    return Emit(cart_decider, store=SqlEventStore(url), **options)
+    return Emit(cart_decider, store=SqlEventStore(url, notify=notify), **options)
 
 
 @dataclass
@@ -127,14 +128,22 @@ class RawSide:
 
 
 class EmitSide:
-    def __init__(self, url: str, commands: Commands, threads: int = 1, slices: int = SLICES):
+    def __init__(
+        self,
+        url: str,
+        commands: Commands,
+        threads: int = 1,
+        slices: int = SLICES,
+        notify: str | None = None,
+    ):
         self.url = url
         self.commands = commands
         self.threads = threads
         self.slices = slices
+        self.notify = notify
 
     def prepare(self) -> None:
-        self.emit = open_emit(self.url)
+        self.emit = open_emit(self.url, notify=self.notify)
         ids = self.commands.cart_ids()
         for cart_id in ids:
             self.emit.create(cart_id)

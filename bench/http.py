@@ -1,6 +1,6 @@
 """W4: htmx add-item POSTs through the real web app under gunicorn, from 8 concurrent clients.
 
-The app runs as documented for production, `gunicorn -w 2 --threads 8 'webapp:create_app()'`,
+The app runs as documented for production, `gunicorn -w 2 --threads 256 'webapp:create_app()'`,
 on a fresh SQLite file and a free port on 127.0.0.1. The clients are threads of this process,
 each with its own keep-alive connection and browser session: it loads its carts' pages once for
 the session cookie, the CSRF token and the version each page shows, then posts the add-item
@@ -38,7 +38,8 @@ from bench.workload import SKUS
 
 CLIENTS = 8
 WORKERS = int(os.environ.get("BENCH_W4_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_W4_THREADS", "8"))
+# As docs/operations.md serves it: threads enough for the live pages' streams (webapp/live.py).
+THREADS = int(os.environ.get("BENCH_W4_THREADS", "256"))
 CARTS_PER_CLIENT = 4
 ROOT = Path(__file__).resolve().parent.parent
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -76,31 +77,16 @@ def run(workspace: Workspace, *, quick: bool) -> Row:
     database = workspace.sqlite_path("webapp")
     url = f"sqlite:///{database}"
     cart_ids = [f"w4-{c}-{n}" for c in range(CLIENTS) for n in range(CARTS_PER_CLIENT)]
-    _create_carts(url, cart_ids)
-    port = _free_port()
-    server = _start_gunicorn(url, port)
+    create_carts(url, cart_ids)
+    port = free_port()
+    server = start_gunicorn(url, port)
     try:
-        clients = [
-            _Client(port, cart_ids[c * CARTS_PER_CLIENT : (c + 1) * CARTS_PER_CLIENT])
-            for c in range(CLIENTS)
-        ]
-        for client in clients:
-            client.open_session()
-            client.post_many(warm_up)  # untimed: first requests compile templates, fill pools
-        for client in clients:
-            client.connect()
-        elapsed = in_threads(CLIENTS, lambda c: clients[c].timed(per_client))
-        for client in clients:
-            client.close()
+        clients = open_clients(port, cart_ids, warm_up)
+        latencies, elapsed = timed(clients, per_client)
     finally:
-        _stop(server)
-    errors = [e for client in clients for e in client.errors]
-    if errors:
-        raise AssertionError(f"W4: {len(errors)} requests failed, the first: {errors[0]}")
-    _check(url, clients)
-    latencies = sorted(ms for client in clients for ms in client.latencies)
-    p50 = statistics.median(latencies)
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        stop(server)
+    check(url, clients)
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
     row = Row(
         "W4",
         "sqlite",
@@ -121,7 +107,42 @@ def run(workspace: Workspace, *, quick: bool) -> Row:
     return row
 
 
-def _create_carts(url: str, cart_ids: list[str]) -> None:
+def open_clients(port: int, cart_ids: list[str], warm_up: int) -> list[Client]:
+    """The clients, each with its session and carts, after `warm_up` untimed POSTs each (the
+    first requests compile templates and fill pools)."""
+    clients = [
+        Client(port, cart_ids[c * CARTS_PER_CLIENT : (c + 1) * CARTS_PER_CLIENT])
+        for c in range(CLIENTS)
+    ]
+    for client in clients:
+        client.open_session()
+        client.post_many(warm_up)
+    return clients
+
+
+def timed(clients: list[Client], per_client: int) -> tuple[list[float], float]:
+    """`per_client` timed POSTs from each client at once, each on a fresh connection: the
+    latencies in ms, sorted, and the seconds it took. Raises `AssertionError` if any failed."""
+    for client in clients:
+        client.connect()
+        client.latencies = []
+    elapsed = in_threads(CLIENTS, lambda c: clients[c].timed(per_client))
+    for client in clients:
+        client.close()
+    errors = [e for client in clients for e in client.errors]
+    if errors:
+        raise AssertionError(f"W4: {len(errors)} requests failed, the first: {errors[0]}")
+    return sorted(ms for client in clients for ms in client.latencies), elapsed
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """The value at `fraction` of the sorted `ordered` (0.5: the median)."""
+    if fraction == 0.5:
+        return statistics.median(ordered)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def create_carts(url: str, cart_ids: list[str]) -> None:
     """`flask init-db`, then the carts, through the app's own `Emit` (so its read models
     know them too)."""
     from webapp import create_app
@@ -135,13 +156,13 @@ def _create_carts(url: str, cart_ids: list[str]) -> None:
     emit.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "FLASK_EMIT_STORE_URL": url,
@@ -180,11 +201,11 @@ def _start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
                 return server
         except OSError:
             time.sleep(0.1)
-    _stop(server)
+    stop(server)
     raise RuntimeError("gunicorn did not start listening within 30 s")
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def stop(server: subprocess.Popen[bytes]) -> None:
     """Ask gunicorn to shut down; if it has not within 30 s, end it."""
     server.terminate()
     try:
@@ -194,7 +215,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(timeout=30)
 
 
-class _Client:
+class Client:
     """One browser: a keep-alive connection, a session cookie, a CSRF token, its own carts and
     the version of each that its page shows."""
 
@@ -309,7 +330,7 @@ class _Client:
         self.buffer += chunk
 
 
-def _check(url: str, clients: list[_Client]) -> None:
+def check(url: str, clients: list[Client]) -> None:
     from emit import Emit, SqlEventStore
     from shop.cart import cart_decider
 

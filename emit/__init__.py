@@ -62,12 +62,14 @@ from emit.store import (
     CommandKey,
     EventStore,
     NewEvent,
+    NotifyingStore,
     StoredCommand,
     StoredEvent,
     StoredSnapshot,
     StreamInfo,
     TransactionalStore,
 )
+from emit.watcher import HeadWatcher
 
 if TYPE_CHECKING:
     from emit.sql import SqlEventStore, create_schema, make_engine
@@ -139,6 +141,7 @@ __all__ = [
     "EventStore",
     "Fork",
     "ForkRecords",
+    "HeadWatcher",
     "IdempotencyKeyReused",
     "InMemoryEventStore",
     "InMemoryRefusalLog",
@@ -151,6 +154,7 @@ __all__ = [
     "Metrics",
     "NewEvent",
     "NewRefusal",
+    "NotifyingStore",
     "Observer",
     "Policies",
     "Policy",

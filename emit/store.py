@@ -302,6 +302,31 @@ class TransactionalStore(EventStore, Protocol):
         ...
 
 
+class Listener(Protocol):
+    """A connection that hears a store's appends as they commit (see `NotifyingStore`)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for appends; True as soon as one or more committed
+        (all that came meanwhile are taken), False if none did. Raises `StorageError` if the
+        connection failed: open another with `listen`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class NotifyingStore(EventStore, Protocol):
+    """An event store that can tell, without polling, that appends committed: PostgreSQL's
+    `LISTEN`/`NOTIFY` on a `SqlEventStore` made with `notify=...`. A notification is a hint to
+    read the head position, never the truth: notifications may come for appends another
+    reader already saw, and appends by a store that does not notify send none."""
+
+    def listen(self) -> Listener | None:
+        """A new connection that hears this database's appends; None when this store has no
+        notifications to hear (SQLite, or `notify` off). Raises `StorageError`."""
+        ...
+
+
 def need_transactional_store(store: EventStore, needs: str, hint: str = "") -> TransactionalStore:
     """`store`, if it has the `TransactionalStore` capability; else a `TypeError` whose message
     is `needs` (who needs it, and why), the store's type and `hint`."""

@@ -2,7 +2,8 @@
 
 `create_app()` builds everything (settings, the event store, the dashboard's queries, blueprints,
 error pages, CLI commands); nothing is created at import time. Run it with
-`flask --app webapp run`, or under gunicorn: `gunicorn -w 2 --threads 8 'webapp:create_app()'`.
+`flask --app webapp run`, or under gunicorn: `gunicorn -w 2 --threads 256 'webapp:create_app()'`
+(threads for the live pages' streams: docs/operations.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from webapp import (
     hypermedia,
     imports,
     limits,
+    live,
     ops,
     queries,
     read_models_page,
@@ -76,8 +78,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         # The longest the runner waits before looking for events other processes appended.
         # (Formerly EMIT_SUBSCRIBERS_POLL_INTERVAL.)
         EMIT_POLICIES_POLL_INTERVAL=1.0,
-        # Seconds between refreshes of the operations page while it is open.
-        OPS_REFRESH_SECONDS=2,
+        # On PostgreSQL, the channel every append NOTIFYs, so that live pages and policies in
+        # every process and host hear of it at once (an empty value: none; they poll).
+        EMIT_NOTIFY_CHANNEL="emit_appended",
+        # Live pages (webapp/live.py): seconds between the reads of the head position (the
+        # only way to hear appends on SQLite, a fallback beside NOTIFY on PostgreSQL); how many
+        # pages each process streams to at most (each holds one of its threads: keep it below
+        # gunicorn's --threads, others poll); how long one stream lasts before the browser
+        # reconnects (a worker shutting down waits at most this long for it).
+        LIVE_POLL_INTERVAL=0.5,
+        LIVE_MAX_STREAMS=224,
+        LIVE_STREAM_SECONDS=25,
+        # Seconds between refreshes of the operations page while it is open, for what changes
+        # without an event (checkpoints, dead letters); appends refresh it at once.
+        OPS_REFRESH_SECONDS=10,
         # Issuing a receipt: tries before a checkout becomes a dead letter, and the wait after
         # the first failure (it doubles each time).
         RECEIPTS_MAX_ATTEMPTS=4,
@@ -158,6 +172,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(read_models_page.bp)
+    live.init_app(app)
     cli.init_app(app)
     return app
 

@@ -19,8 +19,9 @@ from shop.cart import (
     ItemAdded,
 )
 from shop.catalog import CATALOG, find_product
-from webapp.db import get_emit, get_engine
-from webapp.receipts import find_receipt
+from webapp.db import get_emit, get_engine, get_policies
+from webapp.receipts import RECEIPTS, find_receipt
+from webapp.timeline import summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,39 @@ def regions(
     return "".join(parts)
 
 
+def live_regions(aggregate: Aggregate[Cart], shown: int) -> str:
+    """The answer to a live cart page whose forms show version `shown`: every region, as after
+    a change it did not make, and out of band the note saying what changed elsewhere."""
+    view = context(aggregate)
+    note = changed_elsewhere(aggregate, shown)
+    return regions(view, whole_catalog=True) + render_template(
+        "carts/_live_note.html", note=note, oob=True
+    )
+
+
+# The live note names this many changes at most, the latest ones.
+_NOTED = 3
+
+
+def changed_elsewhere(aggregate: Aggregate[Cart], shown: int) -> str:
+    """The changes after version `shown`, in words: "Added elsewhere: 1 × Travel mug". Empty
+    when there are none (the page is up to date, or ahead of this process)."""
+    if shown >= aggregate.version:
+        return ""
+    after = max(shown, aggregate.version - _NOTED)
+    events = get_emit().history(aggregate.id, after=after, up_to=aggregate.version)
+    words = [_elsewhere(recorded.event) for recorded in events]
+    if after > shown:
+        words.insert(0, f"{after - shown} earlier changes elsewhere")
+    return "; ".join(words) + "."
+
+
+def _elsewhere(event: CartEvent) -> str:
+    if isinstance(event, ItemAdded):
+        return f"Added elsewhere: {event.quantity} × {event.name}"
+    return f"Elsewhere: {summary(event)}"
+
+
 def shown_version(version: int) -> str:
     """Out of band: every form's version field now says `version` (see `command_fields`)."""
     field = get_template_attribute("partials/_macros.html", "version_field")
@@ -102,15 +136,21 @@ def context(aggregate: Aggregate[Cart], rejection: Rejection | None = None) -> d
     """What the cart templates need."""
     cart = aggregate.state
     checked_out_at = receipt = None
+    receipt_parked = False
     if cart.status == "checked_out":  # checking out is always a cart's last event
         checked_out_at = get_emit().history(aggregate.id)[-1].recorded_at
         receipt = find_receipt(get_engine(), aggregate.id)
+        if receipt is None:
+            # Parked as a dead letter: only an operator's retry issues it now.
+            parked = get_policies().dead_letters(policy=RECEIPTS, aggregate_id=aggregate.id)
+            receipt_parked = bool(parked)
     return {
         "cart_id": aggregate.id,
         "cart": cart,
         "version": aggregate.version,
         "checked_out_at": checked_out_at,
         "receipt": receipt,
+        "receipt_parked": receipt_parked,
         "catalog": CATALOG,
         "rejection": rejection,
     }

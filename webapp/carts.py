@@ -54,6 +54,7 @@ from webapp.cart_view import (
     Rejection,
     context,
     line_swap,
+    live_regions,
     load,
     no_such_cart,
     regions,
@@ -86,11 +87,15 @@ def _opened(cart_id: str) -> Response:
 
 
 @bp.get("/<cart_id>")
-def show(cart_id: str) -> str:
+def show(cart_id: str) -> Response | str:
     """The cart page, with the reason for a refusal the session carries (see `webapp.refusals`); for
     htmx, the cart panel alone."""
     aggregate = load(forms.cart_id(cart_id))
     if wants_fragment():
+        shown = forms.shown_version(request.args)
+        if shown is not None:
+            # The live page (webapp/live.py): the cart changed elsewhere since `shown`.
+            return fragment_response(live_regions(aggregate, shown))
         return render_template("carts/_cart_panel.html", **context(aggregate))
     rejection = take_refusal(aggregate)
     return render_template(
@@ -99,7 +104,7 @@ def show(cart_id: str) -> str:
 
 
 @bp.get("/<cart_id>/receipt")
-def receipt(cart_id: str) -> str:
+def receipt(cart_id: str) -> Response | str:
     """The receipt's number, which the receipts policy adds shortly after the checkout; htmx
     asks for it until it is there. A plain browser gets the cart page."""
     if not wants_fragment():

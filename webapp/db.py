@@ -1,6 +1,7 @@
 """The app's database, as flaskr's `db.py`: one `Emit` running the cart decider with the
-dashboard's projections, and the `Policies` runner of its policies, built per app, kept in
-`app.extensions`; `init_db` creates the tables.
+dashboard's projections, the `Policies` runner of its policies and the `HeadWatcher` that pages
+and policies follow the store with, built per app, kept in `app.extensions`; `init_db` creates
+the tables.
 
 One `Emit` serves every thread of a process. Several processes (gunicorn workers) each build
 their own on the same database; emit's version checks keep them consistent, and pages read
@@ -14,7 +15,7 @@ from typing import cast
 import sqlalchemy as sa
 from flask import Flask, current_app
 
-from emit import Emit, SqlEventStore, create_schema
+from emit import Emit, HeadWatcher, SqlEventStore, create_schema
 from emit.idempotency import module_moved
 from emit.subscribers import Policies
 from shop.cart import Cart, CartCommand, CartEvent, cart_decider
@@ -30,6 +31,7 @@ module_moved("shop.cart", was="webapp.cart")
 
 EXTENSION = "emit"
 POLICIES = "emit_policies"
+WATCHER = "emit_watcher"
 
 
 def init_app(app: Flask) -> None:
@@ -38,8 +40,14 @@ def init_app(app: Flask) -> None:
     # queue_writers: on SQLite, gunicorn's worker processes and their policies' threads queue
     # for the write lock in the kernel instead of in SQLite's sleeping busy handler.
     timeout = app.config["EMIT_STORE_TIMEOUT"]
+    # notify: on PostgreSQL every append sends NOTIFY, so the pages and policies of every
+    # process and host that follow the store hear of it at once (webapp/live.py).
     events = SqlEventStore(
-        app.config["EMIT_STORE_URL"], create=False, timeout=timeout, queue_writers=True
+        app.config["EMIT_STORE_URL"],
+        create=False,
+        timeout=timeout,
+        queue_writers=True,
+        notify=app.config["EMIT_NOTIFY_CHANNEL"] or None,
     )
     emit: CartEmit = Emit(
         cart_decider,
@@ -56,8 +64,14 @@ def init_app(app: Flask) -> None:
         max_attempts=app.config["RECEIPTS_MAX_ATTEMPTS"],
         first_wait=app.config["RECEIPTS_FIRST_RETRY_WAIT"],
     )
+    # One thread per process follows the store's head: for the live pages and the policies.
+    watcher = HeadWatcher(events, interval=app.config["LIVE_POLL_INTERVAL"])
+    app.extensions[WATCHER] = watcher
     app.extensions[POLICIES] = Policies(
-        emit, [receipts], poll_interval=app.config["EMIT_POLICIES_POLL_INTERVAL"]
+        emit,
+        [receipts],
+        poll_interval=app.config["EMIT_POLICIES_POLL_INTERVAL"],
+        watcher=watcher,
     )
 
 
@@ -69,6 +83,12 @@ def get_emit(app: Flask | None = None) -> CartEmit:
 def get_policies(app: Flask | None = None) -> Policies:
     """The app's `Policies`: its policies, their runner and the operator's view of them."""
     return cast(Policies, (app or current_app).extensions[POLICIES])
+
+
+def get_watcher(app: Flask | None = None) -> HeadWatcher:
+    """The process's `HeadWatcher`: started by the first page that follows the store, or by
+    the policies' runner (webapp/live.py)."""
+    return cast(HeadWatcher, (app or current_app).extensions[WATCHER])
 
 
 def init_db(app: Flask | None = None) -> None:

@@ -151,8 +151,10 @@ def show(cart_id: str) -> Response | str:
     fragment = wants_fragment() and htmx_flask.request.htmx.trigger not in WHOLE_REGION
     cart_id = forms.cart_id(cart_id)
     stream = CartStream(get_emit(), cart_id, _latest(cart_id))
-    query = _query(stream)
     per_page = current_app.config["HISTORY_EVENTS_PER_PAGE"]
+    if fragment and htmx_flask.request.htmx.target == "history-live":
+        return _follow(stream, per_page)
+    query = _query(stream)
     asked = _page(request.args.get("page", ""), stream.latest, per_page)
     shown = EventsPage.number_of(query["version"], per_page)
     if fragment and htmx_flask.request.htmx.target == "events":
@@ -203,6 +205,42 @@ def copy_as_test(cart_id: str) -> Response | str:
     if wants_fragment():
         return render_template("history/_scenario.html", text=text, version=version)
     return current_app.response_class(text, mimetype="text/plain")
+
+
+def _follow(stream: CartStream, per_page: int) -> Response | str:
+    """The live history's news (history/_live.html): the page knew versions up to `?live=`,
+    and its scrubber is on `?version=`. At that latest version, the page moves on to the new
+    latest: the state panel, and out of band the readout, the steps and the list. Elsewhere,
+    only the count of new events, so that nothing moves under the person."""
+    page_latest = forms.version(request.args.get("live", ""), what="the latest version shown")
+    raw = request.args.get("version", "")
+    version = forms.version(raw) if raw else page_latest
+    news = {"cart_id": stream.cart_id, "seen": stream.latest}
+    if version != page_latest or stream.latest <= page_latest:
+        return render_template("history/_live.html", page_latest=page_latest, oob=False, **news)
+    latest = stream.latest
+    query = {
+        "event_type": _event_type(request.args.get("type", "")),  # the list's filter, kept
+        "cart_id": stream.cart_id,
+        "latest": latest,
+        "version": latest,
+        "compare": None,
+        "base": latest - 1,
+        "at": None,
+    }
+    events = _events(stream, EventsPage.number_of(latest, per_page), query)
+    view = _view(stream, query)
+    parts = [
+        render_template("history/_replay.html", **view),
+        render_template("history/_scrubber_readout.html", oob=True, **view),
+        render_template("history/_steps.html", oob=True, **view),
+        render_template("history/_events.html", oob=True, **events),
+        render_template("history/_live.html", page_latest=latest, oob=True, **news),
+    ]
+    response = fragment_response("".join(parts), retarget="#replay", reswap="outerHTML")
+    # The address says the latest version now; no new entry in the browser's history.
+    response.headers["HX-Replace-Url"] = url_for(".show", cart_id=stream.cart_id)
+    return response
 
 
 @bp.get("/<cart_id>/events.json")

@@ -11,6 +11,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from webapp.db import get_watcher
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = (
     "--no-sandbox",
@@ -62,6 +64,8 @@ class LiveServer:
         _error: BaseException | None,
         _traceback: TracebackType | None,
     ) -> None:
+        # Live pages' streams end when the watcher they follow stops (webapp/live.py).
+        get_watcher(self.app).stop()
         self._server.shutdown()
         self._thread.join()
         self._server.server_close()

@@ -3,14 +3,16 @@ doing, with the buttons to repair them (Retry, Skip, Evict) and the demo's recei
 All of it is for signed-in operators (`webapp.auth`).
 
 It refreshes itself while open, in two parts: the subscribers (with the dead letters and the
-printer switch), and this process's counters and pool, which change with every page anyone
-reads. Each part asks for itself again every `OPS_REFRESH_SECONDS` (htmx `every`), saying what it
-shows (a digest), and gets "204 No Content" while nothing changed (so nothing moves under the
-pointer), the new part when something did. Every button is a plain POST form: without JavaScript
-it answers `303 See Other` back to the page with a message; with htmx it answers the refreshed
-part, with the message in it. A retry that fails again (422), or a dead letter someone else is
-retrying (409), is said in the part with htmx; without JavaScript it too is a 303 back to the
-page, which says it once, focused (the address stays /ops, and a reload retries nothing).
+printer switch), and this process's counters and pool, which change with every page anyone reads.
+Each part asks for itself again when events are appended, by any process (it follows the head
+position: webapp/live.py), and every `OPS_REFRESH_SECONDS` for what changes without an event (a
+checkpoint, a dead letter), saying what it shows (a digest), and gets "204 No Content" while
+nothing changed (so nothing moves under the pointer), the new part when something did. Every button
+is a plain POST form: without JavaScript it answers `303 See Other` back to the page with a
+message; with htmx it answers the refreshed part, with the message in it. A retry that fails again
+(422), or a dead letter someone else is retrying (409), is said in the part with htmx; without
+JavaScript it too is a 303 back to the page, which says it once, focused (the address stays /ops,
+and a reload retries nothing).
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class Panel:
     label: str
     content: Markup
     digest: str
+    head: int  # the head position when it was drawn: the page follows it (webapp/live.py)
     notice: str | None = None
     alert: str | None = None
 
@@ -178,11 +181,12 @@ PARTS: dict[str, tuple[str, Callable[[], str]]] = {
 
 def _panel(part: str, *, notice: str | None = None, alert: str | None = None) -> Panel:
     label, render = PARTS[part]
+    head = get_emit().store.head_position()
     content = render()
     # The CSRF token in each form is signed anew on every render: leave it out of the digest.
     compared = _CSRF_FIELD.sub("", content)
     digest = hashlib.blake2b(compared.encode(), digest_size=8).hexdigest()
-    return Panel(part, label, Markup(content), digest, notice, alert)
+    return Panel(part, label, Markup(content), digest, head, notice, alert)
 
 
 def _refresh() -> int:

@@ -141,11 +141,14 @@ def store_receipt(
     )
 
 
+RECEIPTS = "receipts"  # the policy's name
+
+
 def receipt_policy(*, max_attempts: int = 4, first_wait: float = 1.0) -> Policy[CartCheckedOut]:
     """The policy: tries `max_attempts` times, waiting `first_wait` seconds after the first
     failure and twice as long after each next one (1 s, 2 s, 4 s: a dead letter in 7 s)."""
     return Policy(
-        "receipts",
+        RECEIPTS,
         issue_receipt,
         types=[CartCheckedOut],
         tables=[receipts, printer],

@@ -12,6 +12,7 @@ The store, its statements and `create_schema` ask it instead of testing the data
 - PostgreSQL's whole append in one statement, a transaction of its own;
 - how a writer of the refusal log keeps the others out (SQLite's write lock; a table lock);
 - how the correlation id is read out of an event's metadata JSON (its own indexed column);
+- PostgreSQL's `NOTIFY` of each append, sent by the statement that moves the head (if asked for);
 - the schema: which of emit's tables a database has, the lock around creating them, and what
   follows (SQLite upgrades a file made by an earlier emit; PostgreSQL seeds the head row).
 """
@@ -96,8 +97,10 @@ class Dialect:
     # clocks of the hosts that share the database.
     clock: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
 
-    def __init__(self, compiler: sa.engine.Dialect) -> None:
+    def __init__(self, compiler: sa.engine.Dialect, notify: str | None = None) -> None:
         self._compiler = compiler
+        # PostgreSQL: the channel each append's transaction sends `NOTIFY` on (None: none).
+        self.notify = notify
 
     def compile(self, statement: sa.ClauseElement) -> str:
         """`statement` as SQL text for the driver's cursor, with named parameters."""
@@ -239,11 +242,14 @@ class PostgresDialect(Dialect):
 
     @cached_property
     def bump_head(self) -> str:
+        returning: list[Any] = [head.c.position]
+        if self.notify is not None:
+            returning.append(_notify_call(self.notify, head.c.position))
         return self.compile(
             sa.update(head)
             .where(head.c.id == sa.literal_column("1"))
             .values(position=head.c.position + sa.bindparam("count"))
-            .returning(head.c.position)
+            .returning(*returning)
         )
 
     def correlation_of(self, metadata: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -283,20 +289,24 @@ class PostgresDialect(Dialect):
             self.compile(claim.returning(streams.c.version))
             for claim in (create_stream, advance_stream)
         )
+        notify = ""
+        if self.notify is not None:
+            notify = f", pg_notify({_sql_text(self.notify)}, position::text)"
         return AloneAppends(
-            new=self._one_statement(new),
-            next=self._one_statement(next_),
-            new_keyed=self._one_statement(new, keyed=True),
-            next_keyed=self._one_statement(next_, keyed=True),
+            new=self._one_statement(new, notify=notify),
+            next=self._one_statement(next_, notify=notify),
+            new_keyed=self._one_statement(new, keyed=True, notify=notify),
+            next_keyed=self._one_statement(next_, keyed=True, notify=notify),
         )
 
     @staticmethod
-    def _one_statement(claim: str, *, keyed: bool = False) -> str:
+    def _one_statement(claim: str, *, keyed: bool = False, notify: str = "") -> str:
         """Claim the stream, bump the head and insert the events in one statement, which is a
         transaction of its own; `keyed`, also record the command's idempotency key. `claim` is
         the stream's claim with `RETURNING version`: if it finds the stream at another version,
-        the statement changes nothing and returns no rows. (Written as SQL: Core has no compact
-        form for a data-modifying WITH that feeds an INSERT from unnested arrays.)"""
+        the statement changes nothing and returns no rows. `notify`, if not empty, is a
+        `pg_notify` call that the head's update returns too. (Written as SQL: Core has no
+        compact form for a data-modifying WITH that feeds an INSERT from unnested arrays.)"""
         key = (
             """
 command AS (
@@ -311,7 +321,7 @@ command AS (
 head AS (
     UPDATE emit_head SET position = position + %(count)s
     WHERE id = 1 AND EXISTS (SELECT FROM claim)
-    RETURNING position - %(count)s AS base
+    RETURNING position - %(count)s AS base{notify}
 )
 INSERT INTO emit_events
     (position, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at,
@@ -325,17 +335,30 @@ FROM head, unnest(
 RETURNING position"""
 
 
-def dialect_for(engine: sa.Engine) -> Dialect:
-    """The `Dialect` of `engine`. Raises `ValueError` for a database emit does not support."""
+def dialect_for(engine: sa.Engine, *, notify: str | None = None) -> Dialect:
+    """The `Dialect` of `engine`. Raises `ValueError` for a database emit does not support.
+    `notify`: on PostgreSQL, the channel every append notifies (SQLite has no `NOTIFY`)."""
     dialect = engine.dialect
     if dialect.name == "sqlite":
         return SqliteDialect(type(dialect)(paramstyle="named"))  # type: ignore[call-arg]
     if dialect.name == "postgresql":
-        return PostgresDialect(dialect)
+        return PostgresDialect(dialect, notify)
     raise ValueError(
         f"emit supports SQLite and PostgreSQL, not {dialect.name!r}: the global position "
         "and version checks rely on their locking."
     )
+
+
+def _notify_call(channel: str, position: Any) -> Any:
+    """`pg_notify(channel, new head position)`: part of the statement that moves the head,
+    so a notifying store costs no extra round trip, and PostgreSQL delivers the
+    notification when (and only if) the append's transaction commits."""
+    return sa.func.pg_notify(sa.literal_column(_sql_text(channel)), sa.cast(position, sa.Text))
+
+
+def _sql_text(value: str) -> str:
+    """`value` as a SQL string literal (a channel name from the store's settings)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def dialect_insert(engine: sa.Engine) -> Callable[[sa.Table], Any]:

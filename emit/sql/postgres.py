@@ -28,6 +28,7 @@ import math
 from typing import Any
 
 import psycopg
+import psycopg.sql
 import sqlalchemy as sa
 from psycopg import errors
 
@@ -99,6 +100,40 @@ def bound_engine(engine: sa.Engine, timeout: float) -> None:
         except psycopg.Error as error:
             # The pool's signal to throw this connection away and hand out a new one.
             raise sa.exc.DisconnectionError(str(error)) from error
+
+
+class Listener:
+    """A connection of its own, outside the engine's pool, that `LISTEN`s on `channel`:
+    a `Listener` of emit/store.py. Its waits are not bounded by the store's timeout (they are
+    waits for appends, not for answers); a dead peer is found by TCP keepalives."""
+
+    def __init__(self, engine: sa.Engine, channel: str, timeout: float) -> None:
+        cargs, cparams = engine.dialect.create_connect_args(engine.url)
+        seconds = max(1, math.ceil(timeout))
+        cparams = {
+            "connect_timeout": max(2, seconds),
+            "keepalives": 1,
+            "keepalives_idle": seconds,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+            **cparams,
+            "autocommit": True,
+        }
+        self._connection = psycopg.Connection.connect(*cargs, **cparams)
+        listen = psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel))
+        self._connection.execute(listen)
+
+    def wait(self, timeout: float) -> bool:
+        heard = False
+        for _ in self._connection.notifies(timeout=timeout, stop_after=1):
+            heard = True
+        if heard:  # take the others that came meanwhile: one wake for all of them
+            for _ in self._connection.notifies(timeout=0):
+                pass
+        return heard
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 def check_still_open(connection: psycopg.Connection[Any]) -> None:

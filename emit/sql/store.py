@@ -13,9 +13,10 @@ snapshots, commands, forks, refusals), each a short method delegating to the mod
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -43,6 +44,8 @@ from emit.store import (
     AppendRequest,
     AppendResult,
     EventData,
+    Listener,
+    NotifyingStore,
     StoredCommand,
     StoredEvent,
     StoredSnapshot,
@@ -53,6 +56,7 @@ from emit.store import (
 )
 
 _NO_LIMIT = 2**62
+_CHANNEL = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 T = TypeVar("T")
 
@@ -66,6 +70,11 @@ class SqlEventStore:
     PostgreSQL, several hosts) can each open their own store on one database. `timeout` bounds
     every wait for the database (see `make_engine`); `busy_timeout` and `queue_writers` are
     SQLite's settings. Every failure of the database is raised as a `StorageError`.
+
+    `notify` names a channel: on PostgreSQL, every append then sends `NOTIFY` on it with the
+    new head position, from the statement that moves the head (no extra round trip; delivered
+    when the append commits), and `listen` opens a connection that hears them, on any host.
+    Off by default; ignored on SQLite, which has no notifications (readers poll the head).
     """
 
     def __init__(
@@ -76,6 +85,7 @@ class SqlEventStore:
         timeout: float = DEFAULT_TIMEOUT,
         busy_timeout: float | None = None,
         queue_writers: bool = False,
+        notify: str | None = None,
     ) -> None:
         if isinstance(url_or_engine, sa.Engine):
             self.engine = url_or_engine
@@ -88,8 +98,17 @@ class SqlEventStore:
                 queue_writers=queue_writers,
             )
             self._owns_engine = True
-        self._dialect = dialect_for(self.engine)  # refuses a database emit does not support
-        self.dialect = self._dialect.name  # "sqlite" or "postgresql"
+        if notify is not None and not _CHANNEL.fullmatch(notify):
+            raise ValueError(
+                f"A notification channel is a lower-case name of letters, digits and "
+                f"underscores, up to 63 characters, not {notify!r}."
+            )
+        self.dialect = self.engine.dialect.name  # "sqlite" or "postgresql"
+        # SQLite has no NOTIFY: its readers poll the head position.
+        self.notify = notify if self.dialect == "postgresql" else None
+        self._timeout = timeout
+        # Refuses a database emit does not support.
+        self._dialect = dialect_for(self.engine, notify=self.notify)
         self._sql = Statements(self._dialect)
         self._appender = Appender(self._dialect, self._sql)
         self._forks = ForkStatements(self._dialect)
@@ -208,6 +227,21 @@ class SqlEventStore:
                         cursor.close()
             except Exception as error:
                 raise self._failed(error, snapshot.stream_id) from error
+
+    def listen(self) -> Listener | None:
+        """A new connection that hears this store's appends (and those of every store on the
+        database made with the same `notify`), on PostgreSQL with `notify` set; None otherwise.
+        Close it when done. Raises `StorageError`."""
+        if self.notify is None:
+            return None
+        from emit.sql.postgres import Listener as PostgresListener
+
+        try:
+            return _Listening(PostgresListener(self.engine, self.notify, self._timeout))
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            raise storage_error("listen for appends", None, error) from error
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -426,6 +460,25 @@ def _latest_snapshot(stream_id: str, key: str, up_to: int | None) -> dict[str, A
     }
 
 
+class _Listening:
+    """A PostgreSQL listener whose driver errors are `StorageError`s."""
+
+    def __init__(self, listener: Listener) -> None:
+        self._listener = listener
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            return self._listener.wait(timeout)
+        except Exception as error:
+            if not is_driver_error(error):
+                raise
+            raise storage_error("listen for appends", None, error) from error
+
+    def close(self) -> None:
+        with suppress(Exception):  # a broken connection is simply dropped
+            self._listener.close()
+
+
 def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
     """The parameters of a read of one stream's versions `after < version <= up_to`."""
     return {
@@ -435,6 +488,7 @@ def _window(stream_id: str, after: int, up_to: int | None) -> dict[str, Any]:
     }
 
 
-if TYPE_CHECKING:  # mypy checks that the store has the capability subscribers need
+if TYPE_CHECKING:  # mypy checks that the store has the capabilities subscribers need
     _capable: type[TransactionalStore] = SqlEventStore
     _forks: type[ForkRecords] = SqlEventStore
+    _notifying: type[NotifyingStore] = SqlEventStore

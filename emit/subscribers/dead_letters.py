@@ -132,11 +132,16 @@ class DeadLetters:
             )
         )
 
-    def read(self, *, policy: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        """Dead letters in order of policy and position; of one policy if given."""
+    def read(
+        self, *, policy: str | None = None, aggregate_id: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Dead letters in order of policy and position; of one policy, of one aggregate's
+        events, if given."""
         query = self._select().order_by(dead_letters.c.policy, dead_letters.c.position)
         if policy is not None:
             query = query.where(dead_letters.c.policy == policy)
+        if aggregate_id is not None:
+            query = query.where(dead_letters.c.aggregate_id == aggregate_id)
         with self.engine.connect() as connection:
             rows = connection.execute(query.limit(limit)).all()
         return [_dead_letter(row) for row in rows]

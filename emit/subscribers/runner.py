@@ -2,10 +2,13 @@
 
 `Policies(emit, policies)` runs each policy (policies.py) over the global log from its
 checkpoint (checkpoints.py), in a background thread (`start`/`stop`) or in the caller's
-thread (`catch_up`). It wakes as soon as its `Emit` appends an event one of its policies wants
-and polls the database otherwise, to see what other processes append (and to move past events
-no policy wants: waking, reading and writing a checkpoint for each of those would cost more than
-the append itself).
+thread (`catch_up`). It wakes as soon as its `Emit`, or another process its `HeadWatcher` sees,
+appends an event one of its policies wants, and polls the database otherwise (to move past
+events no policy wants: waking for each would cost more than the append itself).
+
+It is over 400 lines because it is both the runner and the operator's whole way in (status,
+dead letters, retry, skip, what a policy did about an event), each a short method over the
+modules that do the work (delivery, leases, locks, checkpoints, dead_letters, repair).
 
 Guarantees, each tested in tests/subscribers/test_subscribers.py:
 
@@ -50,7 +53,7 @@ from emit.errors import StorageError, UnknownSubscriber
 from emit.observers import Observer
 from emit.recorded import RecordedEvent
 from emit.sql import create_schema, storage_errors
-from emit.store import TransactionalStore, need_transactional_store
+from emit.store import StoredEvent, TransactionalStore, need_transactional_store
 from emit.subscribers.checkpoints import POLICY, Checkpoint, Checkpoints
 from emit.subscribers.dead_letters import DeadLetter, DeadLetters
 from emit.subscribers.delivery import Delivery
@@ -62,20 +65,23 @@ from emit.subscribers.status import SubscriberStatus, read_status
 
 if TYPE_CHECKING:
     from emit.emit import Emit
+    from emit.watcher import HeadWatcher
 
 log = logging.getLogger("emit.subscribers")
 
 
 class _Waker(Observer):
-    """Wakes the runner when its `Emit` appends an event that one of `policies` wants."""
+    """Wakes the runner when its `Emit` (or, `head_moved`, any) appends an event it wants."""
 
     def __init__(self, wake: threading.Event, policies: Sequence[Policy[Any]]) -> None:
         self._wake = wake
         self._policies = policies
 
-    def events_appended(self, events: Sequence[RecordedEvent[Any]]) -> None:
+    def events_appended(self, events: Sequence[RecordedEvent[Any] | StoredEvent]) -> None:
         if any(policy.wants(event.type) for event in events for policy in self._policies):
             self._wake.set()
+
+    head_moved = events_appended
 
 
 class Policies:
@@ -84,7 +90,8 @@ class Policies:
     `batch_size` events are read at a time; `poll_interval` seconds is the longest the runner
     sleeps before looking for events appended by other processes; `lease_ttl` seconds is how
     long a policy stays locked to a runner that stopped renewing (crashed or frozen). `owner`
-    names this runner in leases (default: host, process id and a random suffix).
+    names this runner in leases (default: host, process id and a random suffix). A `watcher`
+    (emit/watcher.py), started by `start`, wakes it for other processes' appends before its poll.
 
     Needs a `TransactionalStore` (emit/store.py) such as `SqlEventStore`: checkpoints and dead
     letters live next to the events, else `TypeError`. Making it does no I/O; `install`,
@@ -100,6 +107,7 @@ class Policies:
         poll_interval: float = 1.0,
         lease_ttl: float = 30.0,
         owner: str | None = None,
+        watcher: HeadWatcher | None = None,
     ) -> None:
         store = need_transactional_store(
             emit.store, "Policies keep checkpoints and dead letters next to the events"
@@ -134,6 +142,7 @@ class Policies:
             stopping=self._stopping,
         )
         self._waker = _Waker(self._wake, self.policies)
+        self.watcher = watcher
         self._threads: list[threading.Thread] = []
         self._next_acquire = 0.0
         self._installed = False
@@ -187,6 +196,9 @@ class Policies:
             raise RuntimeError("These policies are already running.")
         self._stopping.clear()
         self.emit.add_observer(self._waker)
+        if self.watcher is not None:
+            self.watcher.add_listener(self._waker.head_moved)
+            self.watcher.start()
         self._threads = [
             threading.Thread(target=self._run, name="emit-policies", daemon=True),
             threading.Thread(target=self._beat, name="emit-policies-leases", daemon=True),
@@ -205,6 +217,8 @@ class Policies:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.emit.remove_observer(self._waker)
+        if self.watcher is not None:
+            self.watcher.remove_listener(self._waker.head_moved)
         if self.running:
             log.warning("policies did not stop within %ss; leases left to expire", timeout)
             return
@@ -336,10 +350,15 @@ class Policies:
         return read_status(self.store, self._checkpoints, self._dead_letters)
 
     def dead_letters(
-        self, *, policy: str | None = None, limit: int = 100, subscriber: str | None = None
+        self,
+        *,
+        policy: str | None = None,
+        aggregate_id: str | None = None,
+        limit: int = 100,
+        subscriber: str | None = None,
     ) -> list[DeadLetter]:
-        """Parked events, by policy and position (of one policy if given). (`subscriber` is
-        `policy`'s old name, deprecated.)"""
+        """Parked events, by policy and position (of one policy, of one aggregate's events, if
+        given). (`subscriber` is `policy`'s old name, deprecated.)"""
         if subscriber is not None:
             warnings.warn(
                 "dead_letters(subscriber=...) is deprecated; use dead_letters(policy=...).",
@@ -348,7 +367,7 @@ class Policies:
             )
             policy = policy or subscriber
         with storage_errors("read the dead letters"):
-            return self._dead_letters.read(policy=policy, limit=limit)
+            return self._dead_letters.read(policy=policy, aggregate_id=aggregate_id, limit=limit)
 
     def dead_letter(self, dead_letter_id: int) -> DeadLetter:
         """One dead letter; raises `DeadLetterNotFound`."""

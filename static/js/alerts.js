@@ -15,7 +15,8 @@
 
   const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   // Triggers the page fires by itself, with no one acting ("every 2s" polls have no event).
-  const BY_THE_PAGE = new Set(["load", "revealed", "intersect"]);
+  // "live": a region following the store (live.js).
+  const BY_THE_PAGE = new Set(["load", "revealed", "intersect", "live"]);
   const handled = new WeakSet(); // requests whose alert has been shown (one answer settles
   // several elements: its target and each out-of-band region)
 

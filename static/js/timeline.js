@@ -74,7 +74,8 @@
       // versions, and the list says it lacks them.
       range.max = String(latest);
       byId("version-max").textContent = String(latest);
-      byId("events-stale").hidden = false;
+      // (Unless the list has them: a live page brings them along, see history/_live.html.)
+      if (!byId("event-" + latest)) byId("events-stale").hidden = false;
     }
     if (!movedSlider) range.value = String(version);
     const low = base === null ? version : Math.min(version, base);

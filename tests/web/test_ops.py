@@ -122,7 +122,9 @@ def test_the_page_shows_subscribers_pool_counters_and_the_switch(
     assert 'id="printer-switch"' in page
     assert "Jam the printer" in page
     assert "Commands handled" in page
-    assert 'hx-trigger="every 2s"' in page
+    # Live: each part asks for itself again when an event is appended, and every 10 s.
+    assert 'hx-trigger="live, every 10s"' in page
+    assert 'data-live="/live/log"' in page
 
 
 def test_htmx_refreshes_each_part_only_when_it_changed(client: FlaskClient) -> None:
