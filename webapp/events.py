@@ -63,16 +63,22 @@ def index() -> Any:
     if query.refused:  # not events: the refusal log beside them
         cart_id = query.log_filter.stream_id
         refused = refusals_page(get_emit(), before=query.before, cart_id=cart_id, limit=PER_PAGE)
+    # The newest page follows the log as it grows (webapp/live.py): it knows the head it was
+    # read at, and fetches itself again when the head moves past it. Older pages never change.
+    following = query.before is None and query.after is None and not query.refused
     context = {
         "query": query,
         "page": page,
         "refused": refused,
+        "live_seen": get_emit().store.head_position() if following else None,
         "types": event_types(),
         "link": lambda **bound: _link(query, **bound),
         "per_page": PER_PAGE,
     }
     if fragment:
         html = render_template("events/_log.html", **context)
+        if request.headers.get("HX-Trigger") == "log":  # the list following the log: same URL
+            return fragment_response(html, push_url=False)
         return fragment_response(
             html, push_url=_link(query, before=query.before, after=query.after)
         )

@@ -302,3 +302,16 @@ def test_a_malformed_refused_filter_is_a_400(
     response = client.get(f"/events?{query}")
     assert response.status_code == 400
     assert why in response.text
+
+
+def test_only_the_newest_page_follows_the_log(client: FlaskClient, two_carts: CartEmit) -> None:
+    newest = element(client.get("/events?type=ItemAdded").text, "log")
+    assert 'hx-trigger="live"' in newest
+    assert 'data-live="/live/log" data-live-seen="5"' in newest
+    assert 'hx-get="/events?type=ItemAdded"' in newest
+    for older_page in ("/events?before=3", "/events?after=1", "/events?refused=1"):
+        assert "data-live" not in element(client.get(older_page).text, "log")
+    # Its own refresh keeps the address; the pager and the form push theirs.
+    refresh = client.get("/events", headers={**HTMX, "HX-Trigger": "log"})
+    assert "HX-Push-Url" not in refresh.headers or refresh.headers["HX-Push-Url"] == "false"
+    assert client.get("/events", headers=HTMX).headers["HX-Push-Url"] == "/events"

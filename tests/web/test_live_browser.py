@@ -201,3 +201,20 @@ def test_typing_a_quantity_is_not_disturbed_by_a_live_update(
     page.locator("h1").click()
     expect(page.locator("#line-TEA-CHAI")).to_be_visible(timeout=SEEN_WITHIN_MS)
     expect(page.locator("#live-note")).to_have_text("Added elsewhere: 1 × Chai tea, 20 bags.")
+
+
+def test_the_newest_page_of_the_log_follows_it_and_keeps_its_filter(
+    page: Page, server: LiveServer
+) -> None:
+    emit = get_emit(server.app)
+    emit.create("logged")
+    page.goto(f"{server.url}/events?type=ItemAdded")
+    expect(page.locator("#log-empty")).to_be_visible()
+
+    emit.handle_command("logged", AddItem("MUG-TRVL"))  # elsewhere: not through this page
+    row = page.locator("#log-rows li").first
+    expect(row).to_contain_text("Added 1 × Travel mug", timeout=SEEN_WITHIN_MS)
+    assert page.url.endswith("/events?type=ItemAdded")  # the address is the page's still
+    emit.handle_command("logged", AddItem("TEA-CHAI"))
+    expect(page.locator("#log-rows li")).to_have_count(2, timeout=SEEN_WITHIN_MS)
+    expect(page.locator("#log-rows li").first).to_contain_text("Chai tea")
