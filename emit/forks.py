@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from emit.codec import check_plain_json, to_json
 from emit.decider import Decider
-from emit.ids import new_id
+from emit.ids import new_command_id, new_id
 from emit.recorded import RESERVED_METADATA, RecordedEvent
 from emit.store import NewEvent, StoredEvent, TransactionHook
 
@@ -101,7 +101,7 @@ def fork_events(
     """The origin's `events` (versions 1 to N) as new events of a fork: the same types and
     data, encoded again by `decider` (so upcast to today's schema), with new event ids."""
     forked_from = {"aggregate_id": origin_id, "version": len(events)}
-    correlation_id = str(new_id())
+    correlation_id = str(new_command_id())
     new_events = []
     for recorded in events:
         type_name, schema_version, data = decider.encode_json(recorded.event)

@@ -1,5 +1,6 @@
 """Ids: the names callers give aggregates (and idempotency keys, and subscribers), checked in
-one place; and random ids for events and commands, version 4 UUIDs drawn from the OS in bulk.
+one place; random ids for events, version 4 UUIDs drawn from the OS in bulk; and ids for
+commands that grow with time (version 7 UUIDs), because they are indexed.
 
 `uuid.uuid4()` asks the kernel for 16 random bytes on every call. That system call, and the
 release and re-acquisition of the GIL around it, cost more than the rest of building an event;
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import unicodedata
 from uuid import UUID
 
@@ -58,6 +60,23 @@ def new_id() -> UUID:
             for i in range(0, len(raw), 16)
         )
     return UUID(int=numbers.pop())
+
+
+_VERSION_7 = 0x7000 << 64
+
+
+def new_command_id() -> UUID:
+    """A new version 7 UUID: the time in milliseconds in its first 48 bits, then random bits.
+
+    A command's id is its events' correlation id (unless the caller sets one), which the SQL
+    store indexes (`emit_events_correlation`). Random ids would land on a random page of that
+    index at every commit, one more page written per fsync; ids that grow with time land on
+    its last page, as positions do. Unique as version 4 ids are: 74 random bits per
+    millisecond.
+    """
+    random = new_id().int & ((1 << 76) - 1)  # the random bits below the timestamp
+    stamp = time.time_ns() // 1_000_000
+    return UUID(int=(stamp << 80) | (random & _KEEP) | _VERSION_7 | _VARIANT)
 
 
 def _forget_buffers() -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from emit.codec import check_plain_json, from_json, to_json
-from emit.ids import new_id
+from emit.ids import new_command_id
 
 if TYPE_CHECKING:
     from emit.store import StoredEvent
@@ -64,7 +64,7 @@ def new_metadata(command: str, extra: Mapping[str, Any] | None) -> tuple[dict[st
 
     Raises `ValueError` for a key of `extra` that emit sets itself, or a value JSON cannot hold.
     """
-    command_id = str(new_id())
+    command_id = str(new_command_id())
     document: dict[str, Any] = {
         "correlation_id": command_id,
         "causation_id": command_id,
