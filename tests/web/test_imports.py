@@ -140,6 +140,8 @@ _DROP = object()
         (lambda e: b'{"format": "emit.stream/1",\n  "events": [}', "This file is not JSON: "),
         (lambda e: b"\xff\xfe{}", "This file is not text in UTF-8 (byte 1 is not)"),
         (lambda e: b"[1, 2]", "A stream export is a JSON object, not list."),
+        # Python's parser gives up on nesting this deep with a RecursionError, which was a 500.
+        (lambda e: b"[" * 100_000, "it nests arrays or objects too deeply"),
         (
             lambda e: _edited(e, _set(["format"], "emit.stream/9")),
             "its format is 'emit.stream/9'",
