@@ -164,6 +164,10 @@ _DROP = object()
         ),
         (lambda e: _edited(e, _set(["events"], [])), "The export has no events."),
         (
+            lambda e: _edited(e, _set(["aggregate_id"], "cart-i1\nimport os")),
+            "Its aggregate_id cannot name an aggregate",
+        ),
+        (
             lambda e: _edited(e, _set(["version"], 9)),
             "The export says version 9, but its events end at version 7.",
         ),
