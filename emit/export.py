@@ -42,7 +42,8 @@ from uuid import UUID
 
 from emit.codec import CodecError
 from emit.decider import Decider
-from emit.errors import EmitError
+from emit.errors import EmitError, InvalidAggregateId
+from emit.ids import check_aggregate_id
 from emit.recorded import Metadata, RecordedEvent
 
 E = TypeVar("E")
@@ -151,7 +152,8 @@ def read_export(decider: Decider[Any, E, Any], document: Any) -> list[RecordedEv
     `emit.testing.given`.
 
     Raises `InvalidExport` saying what does not fit: another format or decider, a missing or
-    mistyped key, versions that do not run 1, 2, 3 ..., an event that does not decode.
+    mistyped key, an aggregate id no store would take (see `check_aggregate_id`), versions that
+    do not run 1, 2, 3 ..., an event that does not decode.
     """
     if not isinstance(document, dict):
         raise InvalidExport(f"A stream export is a JSON object, not {type(document).__name__}.")
@@ -165,6 +167,12 @@ def read_export(decider: Decider[Any, E, Any], document: Any) -> list[RecordedEv
             f"This stream was written by decider {document.get('decider')!r}, not {decider.name!r}."
         )
     aggregate_id = _field(document, "aggregate_id", str, "the document")
+    try:
+        check_aggregate_id(aggregate_id)
+    except InvalidAggregateId as error:
+        raise InvalidExport(
+            f"Its aggregate_id cannot name an aggregate: {error.reason} ({aggregate_id[:40]!r})."
+        ) from None
     events = _field(document, "events", list, "the document")
     if not events:
         raise InvalidExport("The export has no events.")

@@ -16,6 +16,8 @@ under it, a server that accepts and then says nothing, or a COMMIT whose answer 
         assert proxy.commits_dropped == 1
         proxy.forget_idle()      # open connections look fine until they next send: then reset
         proxy.round_trips        # requests clients sent that wait for the server's answer
+        proxy.hold_server_close()  # a server's last words pass, its close is held back
+        proxy.closes_held        # how many it held so far
 
 The pytest fixture `pg_proxy` (tests/conftest.py) gives a started proxy in front of the test
 server, with `pg_proxy.url` pointing at it and the test's private schema kept
@@ -64,6 +66,7 @@ class FaultProxy:
         self.commits_dropped = 0
         self.accepted = 0
         self.round_trips = 0
+        self.closes_held = 0  # see `hold_server_close`
         self._closed = False
         self._generation = 0
         self._listener: socket.socket | None = None
@@ -119,6 +122,21 @@ class FaultProxy:
         with self._changed:
             for link in self._connections:
                 link.forgotten = True
+
+    def hold_server_close(self) -> None:
+        """Once, for the connections open now: when the server ends one, pass on what it said
+        last (a session ended by an operator or a restart says why, then closes), but keep the
+        client's side open until its client next sends, then reset it without passing that on.
+        The moment between a server's last word and its close, held open: a client that looks
+        sees the words, not yet the close. `closes_held` counts the closes held."""
+        with self._changed:
+            for link in self._connections:
+                link.hold_close = True
+
+    def wait_for_held_closes(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `closes_held` reaches `count` (or `timeout` seconds); whether it did."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.closes_held >= count, timeout)
 
     @property
     def open_connections(self) -> int:
@@ -247,6 +265,8 @@ class _Link:
         self._from_client = b""  # client bytes not yet parsed into whole messages
         self._awaiting_commit_answer = False
         self.forgotten = False  # see `FaultProxy.forget_idle`
+        self.hold_close = False  # see `FaultProxy.hold_server_close`
+        self._server_gone = False  # the server closed, and the close is held
 
     def run(self) -> None:
         try:
@@ -268,15 +288,22 @@ class _Link:
         assert self.server is not None
         server = self.server
         while True:
-            readable, _, _ = select.select([self.client, server], [], [], _TICK)
+            sources = [self.client] if self._server_gone else [self.client, server]
+            readable, _, _ = select.select(sources, [], [], _TICK)
             if not self.proxy._flowing(self):
                 return
             for source in readable:
                 data = source.recv(_CHUNK)
                 if not data:
+                    if source is server and self.hold_close:
+                        self._server_gone = True
+                        with self.proxy._changed:
+                            self.proxy.closes_held += 1
+                            self.proxy._changed.notify_all()
+                        continue
                     return
                 if source is self.client:
-                    if not self._to_server(data):
+                    if self._server_gone or not self._to_server(data):
                         return
                 elif self._awaiting_commit_answer:
                     self.proxy.commits_dropped += 1

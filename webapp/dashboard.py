@@ -10,6 +10,8 @@ carts their browser session opened, read from emit (a few, and in its pool).
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask import Blueprint, current_app, render_template, request
 from werkzeug.exceptions import BadRequest
 
@@ -65,6 +67,12 @@ def _filter() -> CartFilter:
         raise BadRequest(
             f"A search is part of a cart id, at most {MAX_ID_LENGTH} characters; this one "
             f"has {len(search)}."
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in search):
+        # Such a search can match nothing, and PostgreSQL cannot even take a NUL as text.
+        raise BadRequest(
+            "A search is part of a cart id, and cart ids have no control characters: "
+            f"{search[:40]!r} has one."
         )
     return CartFilter(None if status == "all" else status, search)  # type: ignore[arg-type]
 

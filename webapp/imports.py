@@ -104,6 +104,11 @@ def _events(text: str) -> list[RecordedEvent[CartEvent]]:
             f"This file is not JSON: {error.msg} at line {error.lineno}, column {error.colno}. "
             "An export is the JSON document “Export events” saves."
         ) from None
+    except RecursionError:  # the parser's own limit, far past any export's nesting
+        raise BadRequest(
+            "This file is not JSON this site can read: it nests arrays or objects too deeply. "
+            "An export is the JSON document “Export events” saves."
+        ) from None
     try:
         return read_export(cart_decider, document)
     except InvalidExport as error:

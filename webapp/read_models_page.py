@@ -15,10 +15,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Blueprint, Flask, render_template, request, url_for
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound
 from werkzeug.wrappers import Response
 
 from emit.subscribers.status import SubscriberStatus
+from webapp import shoppers
 from webapp.auth import is_operator, require_operator
 from webapp.db import get_engine, get_policies
 from webapp.hypermedia import fragment_response, see_other, wants_fragment
@@ -40,6 +41,7 @@ def index() -> str:
     name = request.args.get("table")
     paged: TablePage | None = None
     if name is not None:
+        _check_rows_visible()
         table = TABLES.get(name)
         if table is None:
             raise BadRequest(
@@ -62,12 +64,16 @@ def index() -> str:
 
 def _page(paged: TablePage | None = None, alerts: dict[str, str] | None = None) -> str:
     statuses = {status.name: status for status in get_policies().status()}
-    rows = {
-        table.name: paged
-        if paged is not None and paged.table is table
-        else read_page(get_engine(), table, limit=ROWS_PER_PAGE)
-        for table in TABLES.values()
-    }
+    rows = (
+        {
+            table.name: paged
+            if paged is not None and paged.table is table
+            else read_page(get_engine(), table, limit=ROWS_PER_PAGE)
+            for table in TABLES.values()
+        }
+        if shoppers.sees_every_cart()
+        else {}
+    )
     rebuilds = get_rebuilds()
     return render_template(
         "read_models/read_models.html",
@@ -120,6 +126,17 @@ def _rebuild_part(name: str, *, alert: str | None = None) -> str:
         alert=alert,
         operator=is_operator(),
     )
+
+
+def _check_rows_visible() -> None:
+    """403 unless this request may see every cart: the rows name carts, their lines and totals,
+    which the dashboard shows only then (webapp/shoppers.py)."""
+    if not shoppers.sees_every_cart():
+        raise Forbidden(
+            "The read models' rows name every cart, its lines and its total: only the shop's "
+            "operators may see them. What each projection is and how it computes its figures "
+            "is on this page for anyone."
+        )
 
 
 def _explained(name: str) -> Explained:

@@ -80,6 +80,11 @@ def parse_key(table: sa.Table, values: Sequence[str]) -> Key:
             if not value.lstrip("-").isdigit() or len(value) > 19:
                 raise BadRequest(f"{column.name} of {table.name} is a whole number, not {value!r}.")
             parsed.append(int(value))
+        elif "\x00" in value:
+            # No key of ours has one, and PostgreSQL's text cannot even take it.
+            raise BadRequest(
+                f"A key holds no NUL character; {column.name} of {table.name} cannot be {value!r}."
+            )
         else:
             parsed.append(value)
     return tuple(parsed)

@@ -142,10 +142,25 @@ def check_still_open(connection: psycopg.Connection[Any]) -> None:
     anything: reading what the server sent meanwhile never waits. Before a statement that
     commits by itself, this tells "it never left" from "its answer was lost"."""
     pgconn = connection.pgconn
-    # A server ending the session sends its reason, then closes: the first read may take just
-    # the reason, the second meets the end of the stream (and raises).
-    for _ in range(2):
-        pgconn.consume_input()
-    pgconn.notifies()  # parses what came: a FATAL error while idle marks the connection bad
-    if pgconn.status != psycopg.pq.ConnStatus.OK:
-        raise psycopg.OperationalError("the server closed the connection while it was idle")
+    # A server ending the session sends its reason (a FATAL error), then closes. libpq takes an
+    # error that comes while idle for a notice and leaves the connection OK until it reads the
+    # close, which may lag the reason (the backend is still exiting): the reason alone must do.
+    ended: list[str] = []
+
+    def fatal(diagnostic: psycopg.errors.Diagnostic) -> None:
+        if diagnostic.severity_nonlocalized == "FATAL":
+            ended.append(diagnostic.message_primary or "the session was ended")
+
+    connection.add_notice_handler(fatal)
+    try:
+        # The first read may take just the reason, the second meet the close (and raise).
+        for _ in range(2):
+            pgconn.consume_input()
+        pgconn.notifies()  # parses what came, handing the reason to `fatal`
+    finally:
+        connection.remove_notice_handler(fatal)
+    if ended or pgconn.status != psycopg.pq.ConnStatus.OK:
+        reason = f" ({ended[0]})" if ended else ""
+        raise psycopg.OperationalError(
+            f"the server closed the connection while it was idle{reason}"
+        )

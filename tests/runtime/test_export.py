@@ -124,6 +124,12 @@ def _broken(document: dict[str, Any], change: Any) -> dict[str, Any]:
         (lambda d: d.update(format="emit.stream/9"), "not a stream export in format"),
         (lambda d: d.update(decider="cart"), "written by decider 'cart', not 'account'"),
         (lambda d: d.pop("aggregate_id"), "'aggregate_id' must be a string"),
+        # An id no store takes; a page that writes it into Python source would run its 2nd line.
+        (
+            lambda d: d.update(aggregate_id="acc-1\nimport os"),
+            "Its aggregate_id cannot name an aggregate: it contains control",
+        ),
+        (lambda d: d.update(aggregate_id=""), "Its aggregate_id cannot name an aggregate"),
         (lambda d: d.update(events=[]), "has no events"),
         (lambda d: d.update(events={}), "'events' must be a list"),
         (lambda d: d.update(version=2), "says version 2, but its events end at version 3"),

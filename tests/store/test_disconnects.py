@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from emit import Emit, SqlEventStore, StorageError, StorageErrorKind
 from tests.account import Account, Deposit, account
@@ -139,3 +140,29 @@ def test_an_append_whose_statement_went_out_on_a_dead_connection_may_be_stored(
     assert raised.value.maybe_stored
     assert raised.value.kind is StorageErrorKind.UNREACHABLE
     assert emit.handle_command("acc-1", Deposit(4)).state.balance == BALANCE + 1 + 4
+
+
+def test_a_writer_whose_session_the_server_ended_is_replaced_though_its_close_lags(
+    pg_proxy: FaultProxy, postgres_url: str
+) -> None:
+    """The server ends the writer's idle session (an operator, a restart): it says so, then
+    closes. The check before a one-statement append reads what came without waiting; if the
+    close has not come yet, the server's last words must do: else the append is sent on a
+    dead connection and answered "may have been stored" (the suite met this under load)."""
+    store = SqlEventStore(pg_proxy.url, timeout=2.0)
+    emit = cold(store)
+    emit.create("acc-9")
+    assert store._writer is not None
+    backend = store._writer.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+
+    pg_proxy.hold_server_close()
+    admin = sa.create_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(sa.select(sa.func.pg_terminate_backend(backend)))
+    admin.dispose()
+    assert pg_proxy.wait_for_held_closes(1)  # its words have passed, its close is held
+
+    result = emit.handle_command("acc-9", Deposit(5), idempotency_key="after-the-end")
+    assert result.version == 2
+    assert [e.version for e in cold(store).history("acc-9")] == [1, 2]
+    store.close()

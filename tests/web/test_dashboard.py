@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shop.cart import AddItem, CheckOut, RemoveLine
-from tests.web.conftest import HTMX
+from tests.web.conftest import HTMX, make_app
 from tests.web.html import element, has_element
-from webapp.db import CartEmit
+from webapp.db import CartEmit, get_emit
 
 
 def rows(html: str) -> list[str]:
@@ -201,6 +201,23 @@ def test_a_malformed_filter_is_a_400_that_says_why(
     response = client.get(f"/?{query}")
     assert response.status_code == 400
     assert message in unescape(response.text)
+
+
+@pytest.mark.parametrize("search", ["ab%00c", "%00", "tab%09bed"])
+def test_a_search_with_a_control_character_is_a_400_on_every_database(
+    database_url: str, search: str
+) -> None:
+    # No cart id holds one, and PostgreSQL's text cannot hold a NUL at all: it failed there as
+    # an event store failure (503) rather than the searcher's mistake.
+    app = make_app(database_url)
+    try:
+        get_emit(app).create("cart-1")
+        response = app.test_client().get(f"/?search={search}")
+        assert response.status_code == 400
+        assert "cart ids have no control characters" in unescape(response.text)
+        assert rows(app.test_client().get("/").text) == ["cart-1"]
+    finally:
+        get_emit(app).close()
 
 
 def test_every_figure_links_to_how_it_is_computed(client: FlaskClient, emit: CartEmit) -> None:

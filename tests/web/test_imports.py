@@ -140,6 +140,8 @@ _DROP = object()
         (lambda e: b'{"format": "emit.stream/1",\n  "events": [}', "This file is not JSON: "),
         (lambda e: b"\xff\xfe{}", "This file is not text in UTF-8 (byte 1 is not)"),
         (lambda e: b"[1, 2]", "A stream export is a JSON object, not list."),
+        # Python's parser gives up on nesting this deep with a RecursionError, which was a 500.
+        (lambda e: b"[" * 100_000, "it nests arrays or objects too deeply"),
         (
             lambda e: _edited(e, _set(["format"], "emit.stream/9")),
             "its format is 'emit.stream/9'",
@@ -161,6 +163,10 @@ _DROP = object()
             "decider 'cart' has no event type 'Deposited'",
         ),
         (lambda e: _edited(e, _set(["events"], [])), "The export has no events."),
+        (
+            lambda e: _edited(e, _set(["aggregate_id"], "cart-i1\nimport os")),
+            "Its aggregate_id cannot name an aggregate",
+        ),
         (
             lambda e: _edited(e, _set(["version"], 9)),
             "The export says version 9, but its events end at version 7.",

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from emit import Emit, SqlEventStore
 from shop.cart import AddItem, CheckOut, cart_decider
-from tests.web.conftest import HTMX, AppFactory, add_operator, sign_in
+from tests.web.conftest import HTMX, AppFactory, add_operator, make_app, sign_in
 from tests.web.html import element, has_element
 from webapp.db import CartEmit, get_emit, get_engine, get_policies
 from webapp.read_models import EXPLAINED, PROJECTIONS, carts, open_lines, product_sales
@@ -132,6 +132,25 @@ def test_a_malformed_page_of_rows_is_a_400(client: FlaskClient, query: str, mess
     response = client.get(f"/read-models?{query}")
     assert response.status_code == 400
     assert message in unescape(response.text)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "table=read_carts&after=a%00b",
+        "table=read_product_sales&before=%00",
+        "table=read_open_lines&after=cart-1&after=%00",
+    ],
+)
+def test_a_key_with_a_nul_is_a_400_on_every_database(database_url: str, query: str) -> None:
+    # PostgreSQL's text cannot hold a NUL: the query failed there, a 503 for a bad URL.
+    app = make_app(database_url)
+    try:
+        response = app.test_client().get(f"/read-models?{query}")
+        assert response.status_code == 400
+        assert "A key holds no NUL character" in unescape(response.text)
+    finally:
+        get_emit(app).close()
 
 
 def test_pages_of_a_composite_key_see_every_row_once(database_url: str) -> None:

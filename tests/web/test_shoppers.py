@@ -4,6 +4,8 @@ operator sees them all."""
 
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -92,6 +94,30 @@ def test_another_shoppers_cart_is_403_and_unchanged(private: Flask) -> None:
     assert "Not for you to see" in htmx.text
     assert get_emit(private).aggregate(cart_id, catch_up=True).version == 1  # only opened
     assert stranger.get("/carts/%20bad%20").status_code == 400  # malformed stays malformed
+
+
+def test_the_read_models_rows_are_not_shown_to_a_shopper(private: Flask) -> None:
+    # Their rows are every cart's id, lines and total: what the dashboard keeps from shoppers.
+    cart_id = open_cart(private.test_client())
+    get_emit(private).handle_command(cart_id, AddItem("BEAN-250"))
+    shopper = private.test_client()
+    open_cart(shopper)
+
+    page = shopper.get("/read-models")
+
+    assert page.status_code == 200
+    assert cart_id not in page.text
+    assert "BEAN-250" not in page.text
+    assert "Projection <code>carts</code>" in page.text  # what they are and how, all the same
+    for query in ("table=read_carts", "table=read_open_lines", "table=read_product_sales"):
+        paged = shopper.get(f"/read-models?{query}")
+        assert paged.status_code == 403, query
+        assert "only the shop's operators may see them" in unescape(paged.text)
+    add_operator(private)
+    operator = private.test_client()
+    assert sign_in(operator).status_code == 303
+    assert cart_id in operator.get("/read-models").text
+    assert cart_id in operator.get("/read-models?table=read_open_lines", headers=HTMX).text
 
 
 def test_an_operator_sees_every_cart(private: Flask) -> None:
