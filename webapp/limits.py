@@ -32,7 +32,7 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 
-from webapp import shoppers
+from webapp import limit_counts, shoppers
 
 EXTENSION = "rate_limits"
 
@@ -96,8 +96,12 @@ def init_app(app: Flask) -> None:
 
         return say
 
+    # memory:// counts in this process, as limits' own storage does, but without a thread
+    # started per request (webapp/limit_counts.py).
+    in_memory = app.config["RATELIMIT_STORAGE_URI"] == "memory://"
     limiter = Limiter(
         get_remote_address,
+        storage_uri=f"{limit_counts.SCHEME}://" if in_memory else None,
         # A moving window: a client who used up the limit waits for its oldest request to age
         # out, not until the end of a clock minute, and cannot double it across a boundary.
         strategy="moving-window",
