@@ -23,6 +23,11 @@ DEFAULT_TIMEOUT = 5.0
 # and the churn left 2 MB of freed memory scattered over the threads' malloc arenas. SQLite
 # connections are cheap to keep; they are opened only when that many threads read at once.
 SQLITE_POOL_SIZE = 16
+# Each SQLite connection's own page cache, in kibibytes (SQLite's default is 2,000). The
+# operating system caches the file anyway, so a page missing here costs a read from memory, not
+# from disk; at the default, the writer's cache alone grew by 1.3 MB in W5 as commands reached
+# carts all over a 27 MB database.
+SQLITE_CACHE_KIB = 256
 
 
 def make_engine(
@@ -98,6 +103,7 @@ def configure_sqlite(engine: sa.Engine, *, busy_timeout: float = DEFAULT_TIMEOUT
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
