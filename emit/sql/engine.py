@@ -25,8 +25,9 @@ DEFAULT_TIMEOUT = 5.0
 SQLITE_POOL_SIZE = 16
 # Each SQLite connection's own page cache, in kibibytes (SQLite's default is 2,000). The
 # operating system caches the file anyway, so a page missing here costs a read from memory, not
-# from disk; at the default, the writer's cache alone grew by 1.3 MB in W5 as commands reached
-# carts all over a 27 MB database.
+# from disk. At the default, SQLite's memory grew by 1.3 MB in W5 as commands reached carts all
+# over a 27 MB database: most likely the writer's cache, since a reader's is emptied whenever
+# another connection has written.
 SQLITE_CACHE_KIB = 256
 
 
