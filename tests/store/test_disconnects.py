@@ -9,6 +9,7 @@ did (tests/store/test_store_failures.py)."""
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -161,6 +162,9 @@ def test_a_writer_whose_session_the_server_ended_is_replaced_though_its_close_la
         connection.execute(sa.select(sa.func.pg_terminate_backend(backend)))
     admin.dispose()
     assert pg_proxy.wait_for_held_closes(1)  # its words have passed, its close is held
+    # ...and reached the client's socket: the case is a client that can read them.
+    driver = store._writer.connection.dbapi_connection
+    assert select.select([driver.pgconn.socket], [], [], 10.0)[0]  # type: ignore[union-attr]
 
     result = emit.handle_command("acc-9", Deposit(5), idempotency_key="after-the-end")
     assert result.version == 2

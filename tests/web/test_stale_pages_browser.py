@@ -79,7 +79,7 @@ def test_an_add_retried_after_its_answer_was_lost_adds_once(
         route.abort("connectionreset")  # ...and the browser never hears back
 
     page.route(re.compile(r"/items$"), lose_the_answer)
-    with page.expect_event("requestfailed"):
+    with page.expect_event("requestfailed", predicate=lambda r: r.url.endswith("/items")):
         add(page, "MUG-TRVL", 1)
     assert len(lost) == 1
     page.unroute(re.compile(r"/items$"))
