@@ -77,10 +77,16 @@ class RefusalLog(Protocol):
         ...
 
     def read(
-        self, *, before: int | None = None, stream_id: str | None = None, limit: int = 50
+        self,
+        *,
+        before: int | None = None,
+        stream_id: str | None = None,
+        versions: tuple[int, int] | None = None,
+        limit: int = 50,
     ) -> list[Refusal]:
         """Up to `limit` refusals, newest first: those with an id below `before` if given, of
-        one stream if `stream_id` is given."""
+        one stream if `stream_id` is given, decided on a version from `versions[0]` to
+        `versions[1]` (both included) if given."""
         ...
 
     def count(self, *, stream_id: str | None = None) -> int:
@@ -127,7 +133,12 @@ class InMemoryRefusalLog:
             return self._last_id
 
     def read(
-        self, *, before: int | None = None, stream_id: str | None = None, limit: int = 50
+        self,
+        *,
+        before: int | None = None,
+        stream_id: str | None = None,
+        versions: tuple[int, int] | None = None,
+        limit: int = 50,
     ) -> list[Refusal]:
         with self._lock:
             found: list[Refusal] = []
@@ -136,7 +147,9 @@ class InMemoryRefusalLog:
                     break
                 if before is not None and refusal.id >= before:
                     continue
-                if stream_id is None or refusal.stream_id == stream_id:
+                if stream_id is not None and refusal.stream_id != stream_id:
+                    continue
+                if versions is None or versions[0] <= refusal.version <= versions[1]:
                     found.append(refusal)
             return found
 

@@ -83,10 +83,9 @@ def ghost_rows(emit: CartEmit, cart_id: str, first: int, last: int) -> dict[int,
     """The cart's refusals decided on versions `first` to `last`, by version, oldest first:
     the rows to show after each of those versions' events.
 
-    Reads the cart's refusals newest first until they are older than `first` (a cart's
-    refusals come in the order of its versions, but for two processes refusing at the same
-    moment). A log that cannot be read leaves the history without them, and is logged: the
-    events are what the page is for."""
+    Asks the log for those versions alone (`read(versions=...)`), a batch at a time. A log
+    that cannot be read leaves the history without them, and is logged: the events are what
+    the page is for."""
     refusals = emit.refusals
     found: dict[int, list[RefusalRow]] = {}
     if refusals is None:
@@ -94,11 +93,12 @@ def ghost_rows(emit: CartEmit, cart_id: str, first: int, last: int) -> dict[int,
     before = None
     try:
         while True:
-            batch = refusals.read(before=before, stream_id=cart_id, limit=_BATCH)
+            batch = refusals.read(
+                before=before, stream_id=cart_id, versions=(first, last), limit=_BATCH
+            )
             for refusal in batch:
-                if first <= refusal.version <= last:
-                    found.setdefault(refusal.version, []).append(row(refusal))
-            if len(batch) < _BATCH or batch[-1].version < first:
+                found.setdefault(refusal.version, []).append(row(refusal))
+            if len(batch) < _BATCH:
                 break
             before = batch[-1].id
     except StorageError:

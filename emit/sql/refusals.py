@@ -62,13 +62,20 @@ class SqlRefusalLog:
         return refusal_id
 
     def read(
-        self, *, before: int | None = None, stream_id: str | None = None, limit: int = 50
+        self,
+        *,
+        before: int | None = None,
+        stream_id: str | None = None,
+        versions: tuple[int, int] | None = None,
+        limit: int = 50,
     ) -> list[Refusal]:
         query = sa.select(*_COLUMNS).order_by(refusals.c.id.desc()).limit(limit)
         if before is not None:
             query = query.where(refusals.c.id < before)
         if stream_id is not None:
             query = query.where(refusals.c.stream_id == stream_id)
+        if versions is not None:
+            query = query.where(refusals.c.version.between(*versions))
         with storage_errors("read refused commands", stream_id), self.engine.connect() as c:
             return [_refusal(row) for row in c.execute(query)]
 

@@ -41,6 +41,9 @@ def test_a_log_reads_newest_first_by_keyset_and_by_stream(any_store: EventStore)
     assert [r.id for r in log.read(before=newest[-1].id, limit=3)] == ids[-4:-7:-1]
     assert [r.id for r in log.read(before=ids[0])] == []
     assert [r.version for r in log.read(stream_id="a-1")] == [5, 3, 1]
+    assert [r.version for r in log.read(stream_id="a-1", versions=(2, 5))] == [5, 3]
+    assert [r.version for r in log.read(versions=(2, 4))] == [4, 3, 2]
+    assert [r.version for r in log.read(versions=(4, 5), limit=1)] == [5]
     assert log.count() == 7
     assert log.count(stream_id="b-2") == 4
 
